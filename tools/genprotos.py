@@ -44,7 +44,9 @@ def main() -> int:
         for path in sorted(generated.iterdir()):
             text = _ABSOLUTE_IMPORT.sub("from . import ", path.read_text())
             (OUT / path.name).write_text(text)
-    (OUT / "__init__.py").write_text('"""Generated from protos/ by `make protos`; do not edit."""\n')
+    (OUT / "__init__.py").write_text(
+        '"""Generated from protos/ by `make protos`; do not edit."""\n'
+    )
     (OUT / "py.typed").write_text("")
     print(f"generated {len(protos)} protos into {OUT.relative_to(ROOT)}")
     return 0

@@ -76,9 +76,7 @@ class FailedPrecondition(OppsuiteError):
 class Overloaded(OppsuiteError):
     """A limit fired. ``limit`` names it (client, global, queue_full, budget, ...)."""
 
-    def __init__(
-        self, message: str, *, limit: str, subject: str, retry_after_s: float
-    ) -> None:
+    def __init__(self, message: str, *, limit: str, subject: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.limit = limit
         self.subject = subject
@@ -121,5 +119,5 @@ def status_code_for(error: OppsuiteError) -> grpc.StatusCode:
     """The status of the nearest mapped ancestor of ``error``'s type."""
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return grpc.StatusCode.INTERNAL

@@ -1,0 +1,76 @@
+"""What the cache store needs from a storage tier, and what the store reports.
+
+A tier stores opaque bytes under string keys with a TTL; encoding, expiry rules and
+counting live in the store (services.cache.store). Redis implements this today
+(services.cache.redis_tier); a DynamoDB tier can implement the same Protocol later.
+Tiers raise ``TierUnavailable`` for every failure to reach their backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from services.common.gen import cache_pb2
+
+__all__ = ["CacheTier", "GetResult", "PutResult", "StoreStats", "TierStats"]
+
+
+@runtime_checkable
+class CacheTier(Protocol):
+    name: str
+
+    async def get(self, key: str) -> bytes | None:
+        """The stored bytes, or None when the key is absent or expired."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Store ``value`` so the backend drops it after ``ttl_s`` seconds."""
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        """Remove ``keys``; returns how many existed."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the backend answers now. Never raises."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class GetResult:
+    """One read. ``source`` is the name of the tier that answered a hit, else None.
+    ``degraded`` means a tier could not be read, so the miss may be a false one."""
+
+    hit: bool
+    entry: cache_pb2.CacheEntry | None = None
+    source: str | None = None
+    degraded: bool = False
+
+
+@dataclass(frozen=True)
+class PutResult:
+    stored: bool
+    ttl_s: float
+
+
+@dataclass(frozen=True)
+class TierStats:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    writes: int = 0
+    expired_filtered: int = 0
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """A snapshot. ``entries`` is 0 while no tier can count its entries cheaply."""
+
+    tiers: Mapping[str, TierStats] = field(default_factory=dict)
+    entries: int = 0
+    compute_seconds_saved_total: float = 0.0
+    degraded: bool = False

@@ -1,0 +1,95 @@
+"""Composition root of the gateway: channels, clients, pipeline, server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import grpc
+from prometheus_client import CollectorRegistry, Gauge
+
+from services.common.channels import insecure_channel
+from services.common.gen import gateway_pb2, gateway_pb2_grpc, monitor_pb2_grpc
+from services.common.logs import setup_logging
+from services.common.reporting import reporter_for
+from services.common.server import ServiceHost, ServiceSpec, host_for
+from services.common.telemetry import Telemetry
+from services.gateway.auth import load_keyring
+from services.gateway.config import Settings
+from services.gateway.pipeline import Pipeline, keep_fingerprint_fresh
+from services.gateway.servicer import GatewayServicer
+from services.gateway.upstream import AnalysisClient, CacheClient
+
+__all__ = ["build", "serve"]
+
+SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
+
+
+async def build(settings: Settings) -> ServiceHost:
+    keys = load_keyring(settings.api_keys, settings.api_key_file)
+    registry = CollectorRegistry()
+    telemetry = Telemetry()
+    cache_channel = insecure_channel(settings.cache_address)
+    analysis_channel = insecure_channel(settings.analysis_address)
+    monitor_channel = insecure_channel(settings.common.monitor_address)
+    pipeline = Pipeline(
+        CacheClient(
+            cache_channel,
+            timeout_s=settings.cache_timeout_s,
+            put_timeout_s=settings.cache_put_timeout_s,
+        ),
+        AnalysisClient(analysis_channel),
+        telemetry,
+    )
+    in_flight = Gauge(
+        "oppsuite_gateway_in_flight", "Analyze requests being handled.", registry=registry
+    )
+    in_flight.set_function(lambda: pipeline.in_flight)
+    servicer = GatewayServicer(
+        pipeline,
+        keys,
+        monitor_pb2_grpc.MonitorStub(monitor_channel),
+        telemetry,
+        default_deadline_s=settings.default_deadline_s,
+        monitor_timeout_s=settings.monitor_timeout_s,
+    )
+    refresher: list[asyncio.Task[None]] = []
+
+    def register(server: grpc.aio.Server) -> None:
+        gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
+
+    async def start_refresh() -> None:
+        refresher.append(asyncio.create_task(keep_fingerprint_fresh(pipeline)))
+
+    async def stop_refresh() -> None:
+        for task in refresher:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def fingerprint_known() -> bool:
+        return pipeline.fingerprint is not None
+
+    async def close_channels() -> None:
+        for channel in (cache_channel, analysis_channel, monitor_channel):
+            await channel.close()
+
+    def sample() -> None:
+        telemetry.set_gauge("in_flight", float(pipeline.in_flight))
+
+    reporter = reporter_for(telemetry, settings.common, "gateway", sample=sample)
+    spec = ServiceSpec(
+        name="gateway",
+        service_names=[SERVICE_NAME],
+        register=register,
+        checks={"analysis_described": fingerprint_known},
+        starters=[start_refresh, reporter.start],
+        closers=[stop_refresh, reporter.stop, close_channels],
+    )
+    return host_for(spec, settings.common, registry)
+
+
+async def serve(settings: Settings) -> None:
+    setup_logging("gateway", settings.common.log_level)
+    host = await build(settings)
+    await host.serve_until_signalled()

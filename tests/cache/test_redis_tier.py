@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from services.cache.breaker import BreakerState, CircuitBreaker
+from services.cache.errors import TierUnavailable
+from services.cache.redis_tier import RedisTier
+from services.cache.tier import CacheTier
+from tests.conftest import RedisServer
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def state(breaker: CircuitBreaker) -> BreakerState:
+    # Read through a function so the checker does not narrow a property that
+    # changes between reads.
+    return breaker.state
+
+
+# --- breaker -------------------------------------------------------------------
+
+
+def test_breaker_opens_after_consecutive_failures() -> None:
+    breaker = CircuitBreaker(failure_threshold=3, cool_down_s=5, clock=FakeClock())
+    breaker.record_failure()
+    breaker.record_failure()
+    breaker.record_success()  # resets the run
+    breaker.record_failure()
+    breaker.record_failure()
+    assert state(breaker) is BreakerState.CLOSED and breaker.allow()
+    breaker.record_failure()
+    assert state(breaker) is BreakerState.OPEN
+    assert not breaker.allow()
+
+
+def test_breaker_half_opens_after_cool_down_and_lets_one_probe_through() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cool_down_s=5, clock=clock)
+    breaker.record_failure()
+    clock.now += 4.9
+    assert not breaker.allow()
+    assert breaker.retry_after_s() == pytest.approx(0.1)
+    clock.now += 0.1
+    assert state(breaker) is BreakerState.HALF_OPEN
+    assert breaker.allow()
+    assert not breaker.allow()  # a second caller waits for the probe's outcome
+    breaker.record_success()
+    assert state(breaker) is BreakerState.CLOSED and breaker.allow()
+
+
+def test_failed_probe_reopens_for_a_full_cool_down() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cool_down_s=5, clock=clock)
+    breaker.record_failure()
+    clock.now += 5
+    assert breaker.allow()
+    breaker.record_failure()
+    assert state(breaker) is BreakerState.OPEN
+    clock.now += 4.9
+    assert not breaker.allow()
+    clock.now += 0.1
+    assert breaker.allow()
+
+
+def test_abandoned_probe_does_not_block_forever() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cool_down_s=5, clock=clock)
+    breaker.record_failure()
+    clock.now += 5
+    assert breaker.allow()  # its outcome is never recorded
+    clock.now += 5
+    assert breaker.allow()
+
+
+# --- redis tier ------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def tier(redis_url: str, clock: FakeClock) -> AsyncIterator[RedisTier]:
+    breaker = CircuitBreaker(failure_threshold=3, cool_down_s=5, clock=clock)
+    redis_tier = RedisTier(redis_url, breaker=breaker)
+    yield redis_tier
+    await redis_tier.aclose()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def test_redis_tier_is_a_cache_tier(tier: RedisTier) -> None:
+    assert isinstance(tier, CacheTier)
+    assert tier.name == "redis"
+
+
+async def test_set_get_with_ttl_and_prefix(tier: RedisTier, raw: aioredis.Redis) -> None:
+    await tier.set("opp:v1:abc", b"\x01payload", ttl_s=90.0)
+    assert await tier.get("opp:v1:abc") == b"\x01payload"
+    assert await tier.get("opp:v1:absent") is None
+    pttl = await raw.pttl("oppsuite:cache:opp:v1:abc")
+    assert 89_000 < pttl <= 90_000
+
+
+async def test_key_expires_in_redis(tier: RedisTier) -> None:
+    await tier.set("short", b"x", ttl_s=0.05)
+    await asyncio.sleep(0.1)
+    assert await tier.get("short") is None
+
+
+async def test_non_positive_ttl_is_rejected(tier: RedisTier) -> None:
+    with pytest.raises(ValueError):
+        await tier.set("k", b"x", ttl_s=0)
+
+
+async def test_delete_counts_existing_keys(tier: RedisTier) -> None:
+    for k in ("a", "b"):
+        await tier.set(k, b"x", ttl_s=60)
+    assert await tier.delete(["a", "b", "missing"]) == 2
+    assert await tier.get("a") is None
+    assert await tier.delete([]) == 0
+
+
+async def test_scan_keys_visits_every_matching_key(tier: RedisTier, raw: aioredis.Redis) -> None:
+    for i in range(120):
+        await tier.set(f"opp:v1:{i:03d}", b"x", ttl_s=60)
+    await tier.set("other:1", b"x", ttl_s=60)
+    await raw.set("unprefixed:opp:v1:999", b"x")
+    found = {k async for k in tier.scan_keys("opp:v1:*", count=10)}
+    assert found == {f"opp:v1:{i:03d}" for i in range(120)}
+    everything = {k async for k in tier.scan_keys()}
+    assert everything == found | {"other:1"}
+
+
+async def test_used_memory_and_ping(tier: RedisTier) -> None:
+    assert await tier.used_memory() > 0
+    assert await tier.ping() is True
+
+
+async def test_breaker_opens_when_redis_is_down_and_recovers(
+    tier: RedisTier, redis_server: RedisServer, clock: FakeClock
+) -> None:
+    await tier.set("k", b"v", ttl_s=60)
+    redis_server.stop()
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            with pytest.raises(TierUnavailable) as caught:
+                await tier.get("k")
+            assert time.monotonic() - started < 0.2
+            assert caught.value.__cause__ is not None  # a real network failure
+        assert state(tier.breaker) is BreakerState.OPEN
+        with pytest.raises(TierUnavailable, match="circuit is open") as open_error:
+            await tier.get("k")
+        assert open_error.value.__cause__ is None  # failed fast, no network call
+        assert open_error.value.retry_after_s == pytest.approx(5)
+        assert await tier.ping() is False
+    finally:
+        redis_server.start()
+    clock.now += 5
+    await tier.set("k", b"again", ttl_s=60)
+    assert state(tier.breaker) is BreakerState.CLOSED
+    assert await tier.get("k") == b"again"
+
+
+async def test_ping_closes_an_open_breaker(tier: RedisTier) -> None:
+    for _ in range(3):
+        tier.breaker.record_failure()
+    assert state(tier.breaker) is BreakerState.OPEN
+    assert await tier.ping() is True
+    assert state(tier.breaker) is BreakerState.CLOSED

@@ -1,0 +1,143 @@
+"""The cache service over real gRPC, with a real Redis behind it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from services.cache.app import build
+from services.cache.config import Settings
+from services.common.gen import cache_pb2, cache_pb2_grpc, types_pb2
+from tests.conftest import RedisServer
+from tests.servicers import running
+
+
+@pytest.fixture
+async def cache(redis_url: str) -> AsyncIterator[cache_pb2_grpc.CacheStub]:
+    settings = Settings.from_env(
+        {
+            "CACHE_PORT": "0",
+            "CACHE_METRICS_PORT": "-1",
+            "MONITOR_ADDRESS": "",
+            "REDIS_URL": redis_url,
+        }
+    )
+    async with running(lambda: build(settings)) as host:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            yield cache_pb2_grpc.CacheStub(channel)
+
+
+def entry(score: int) -> cache_pb2.CacheEntry:
+    return cache_pb2.CacheEntry(
+        analysis=types_pb2.Analysis(
+            predicted_arr_usd=1_200_000,
+            confidence=types_pb2.CONFIDENCE_HIGH,
+            confidence_score=score,
+        ),
+        sql="SELECT 1",
+        compute_ms=2500,
+    )
+
+
+async def test_put_then_get_is_a_redis_hit_with_ttl_by_confidence(
+    cache: cache_pb2_grpc.CacheStub,
+) -> None:
+    put = await cache.Put(cache_pb2.CachePutRequest(key="opp:v1:a", entry=entry(95)))
+    assert put.stored and put.ttl_seconds == 4 * 3600
+    got = await cache.Get(cache_pb2.CacheGetRequest(key="opp:v1:a"))
+    assert got.hit and got.source == types_pb2.CACHE_SOURCE_REDIS
+    assert got.entry.analysis.predicted_arr_usd == 1_200_000
+    assert got.entry.expires_at_unix - got.entry.created_at_unix == pytest.approx(4 * 3600)
+    low = await cache.Put(cache_pb2.CachePutRequest(key="opp:v1:b", entry=entry(40)))
+    assert low.ttl_seconds == 1800
+
+
+async def test_a_missing_key_is_a_miss(cache: cache_pb2_grpc.CacheStub) -> None:
+    got = await cache.Get(cache_pb2.CacheGetRequest(key="opp:v1:none"))
+    assert not got.hit and got.source == types_pb2.CACHE_SOURCE_MISS
+
+
+async def test_batch_get_keeps_request_order(cache: cache_pb2_grpc.CacheStub) -> None:
+    await cache.BatchPut(
+        cache_pb2.CacheBatchPutRequest(
+            items=[cache_pb2.CachePutRequest(key=f"k{i}", entry=entry(80)) for i in (1, 3)]
+        )
+    )
+    reply = await cache.BatchGet(cache_pb2.CacheBatchGetRequest(keys=["k3", "k2", "k1"]))
+    assert [r.hit for r in reply.results] == [True, False, True]
+
+
+async def test_invalidate_removes_entries(cache: cache_pb2_grpc.CacheStub) -> None:
+    await cache.Put(cache_pb2.CachePutRequest(key="gone", entry=entry(90)))
+    reply = await cache.Invalidate(cache_pb2.CacheInvalidateRequest(keys=["gone", "never"]))
+    assert reply.removed == 1
+    assert not (await cache.Get(cache_pb2.CacheGetRequest(key="gone"))).hit
+
+
+async def test_an_entry_without_analysis_is_never_stored(cache: cache_pb2_grpc.CacheStub) -> None:
+    reply = await cache.Put(cache_pb2.CachePutRequest(key="err", entry=cache_pb2.CacheEntry()))
+    assert not reply.stored
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda s: s.Get(cache_pb2.CacheGetRequest(key="")), "key"),
+        (lambda s: s.Get(cache_pb2.CacheGetRequest(key="has space")), "key"),
+        (lambda s: s.BatchGet(cache_pb2.CacheBatchGetRequest(keys=[])), "keys"),
+        (lambda s: s.BatchGet(cache_pb2.CacheBatchGetRequest(keys=["k"] * 1001)), "keys"),
+        (lambda s: s.Invalidate(cache_pb2.CacheInvalidateRequest(keys=[])), "keys"),
+    ],
+)
+async def test_bad_requests_are_invalid_argument(
+    cache: cache_pb2_grpc.CacheStub, call: object, field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call(cache)  # type: ignore[operator]
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in (raised.value.details() or "")
+
+
+async def test_stats_count_hits_misses_and_saved_compute(cache: cache_pb2_grpc.CacheStub) -> None:
+    await cache.Put(cache_pb2.CachePutRequest(key="s", entry=entry(90)))
+    await cache.Get(cache_pb2.CacheGetRequest(key="s"))
+    await cache.Get(cache_pb2.CacheGetRequest(key="nope"))
+    stats = await cache.GetStats(cache_pb2.CacheStatsRequest())
+    redis = stats.tiers["redis"]
+    assert (redis.hits, redis.misses, redis.writes) == (1, 1, 1)
+    assert stats.compute_seconds_saved_total == pytest.approx(2.5)
+    assert stats.redis_used_memory_bytes > 0 and not stats.degraded
+
+
+async def test_redis_down_reads_are_misses_and_health_says_not_serving(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    settings = Settings.from_env(
+        {
+            "CACHE_PORT": "0",
+            "CACHE_METRICS_PORT": "-1",
+            "MONITOR_ADDRESS": "",
+            "REDIS_URL": redis_url,
+        }
+    )
+    async with running(lambda: build(settings)) as host:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            stub = cache_pb2_grpc.CacheStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            redis_server.stop()
+            try:
+                got = await stub.Get(cache_pb2.CacheGetRequest(key="x"), timeout=1)
+                assert not got.hit
+                await host.check_now()
+                status = await health.Check(health_pb2.HealthCheckRequest(service=""))
+                assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+                assert (await stub.GetStats(cache_pb2.CacheStatsRequest())).degraded
+            finally:
+                redis_server.start()
+            await host.check_now()
+            status = await health.Check(health_pb2.HealthCheckRequest(service=""))
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
