@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import signal
@@ -27,6 +28,9 @@ from services.gateway.auth import ensure_key_file
 from services.launcher import Suite, SuiteConfig
 
 __all__ = ["main"]
+
+# Modules that add subcommands: each has register(subparsers) -> None.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 STATE_DIR = Path(os.environ.get("OPPSUITE_STATE_DIR", ".oppsuite"))
 OPTIONAL_FIELDS = (
@@ -197,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     perf.add_argument("--json", action="store_true")
     perf.add_argument("--target")
     perf.set_defaults(func=cmd_performance)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

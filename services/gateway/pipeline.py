@@ -96,17 +96,21 @@ class Pipeline:
 
     async def _compute(self, key: str, request: Request) -> analysis_pb2.RunAnalysisResponse:
         result = await self._analysis.run(self._run_request(request), deadline_s=request.deadline_s)
-        await self._store(key, result)
+        await self._store(key, request, result)
         return result
 
-    async def _store(self, key: str, result: analysis_pb2.RunAnalysisResponse) -> None:
+    async def _store(
+        self, key: str, request: Request, result: analysis_pb2.RunAnalysisResponse
+    ) -> None:
         entry = cache_pb2.CacheEntry(
+            opportunity=opportunity_to_proto(request.opportunity),
+            options=options_to_proto(request.options),
             analysis=result.analysis,
             sql=result.sql,
             row_count=result.row_count,
             compute_ms=result.compute_ms,
             cost_usd=result.cost_usd,
-            versions=repr(self._fingerprint),
+            versions=self._fingerprint.describe() if self._fingerprint else "",
         )
         await self._cache.put(key, entry)
 
@@ -146,7 +150,7 @@ class Pipeline:
                 result = event.result
         if result is None:
             raise DependencyUnavailable("the analysis stream ended without a result")
-        await self._store(key, result)
+        await self._store(key, request, result)
         yield gateway_pb2.AnalyzeEvent(
             result=self._from_result(request, key, result, types_pb2.CACHE_SOURCE_MISS, started)
         )

@@ -66,6 +66,31 @@ class CacheStub:
                 request_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheStatsRequest.SerializeToString,
                 response_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheStats.FromString,
                 _registered_method=True)
+        self.Lease = channel.unary_unary(
+                '/oppsuite.v1.Cache/Lease',
+                request_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheLeaseRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheLeaseResponse.FromString,
+                _registered_method=True)
+        self.Release = channel.unary_unary(
+                '/oppsuite.v1.Cache/Release',
+                request_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheReleaseRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheReleaseResponse.FromString,
+                _registered_method=True)
+        self.WaitForEntry = channel.unary_unary(
+                '/oppsuite.v1.Cache/WaitForEntry',
+                request_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheWaitRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheGetResponse.FromString,
+                _registered_method=True)
+        self.Warm = channel.unary_unary(
+                '/oppsuite.v1.Cache/Warm',
+                request_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheWarmRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheWarmResponse.FromString,
+                _registered_method=True)
+        self.Cleanup = channel.unary_unary(
+                '/oppsuite.v1.Cache/Cleanup',
+                request_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheCleanupRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheCleanupResponse.FromString,
+                _registered_method=True)
 
 
 class CacheServicer:
@@ -109,6 +134,39 @@ class CacheServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Lease(self, request, context):
+        """Single-flight across replicas: one holder computes a missing key, others wait.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Release(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WaitForEntry(self, request, context):
+        """Blocks until an entry for the key is written, the timeout passes, or the
+        key's lease is released without a write (then found=false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Warm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Cleanup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +199,31 @@ def add_CacheServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheStatsRequest.FromString,
                     response_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheStats.SerializeToString,
+            ),
+            'Lease': grpc.unary_unary_rpc_method_handler(
+                    servicer.Lease,
+                    request_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheLeaseRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheLeaseResponse.SerializeToString,
+            ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheReleaseRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheReleaseResponse.SerializeToString,
+            ),
+            'WaitForEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.WaitForEntry,
+                    request_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheWaitRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheGetResponse.SerializeToString,
+            ),
+            'Warm': grpc.unary_unary_rpc_method_handler(
+                    servicer.Warm,
+                    request_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheWarmRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheWarmResponse.SerializeToString,
+            ),
+            'Cleanup': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cleanup,
+                    request_deserializer=oppsuite_dot_v1_dot_cache__pb2.CacheCleanupRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_cache__pb2.CacheCleanupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +390,141 @@ class Cache:
             '/oppsuite.v1.Cache/GetStats',
             oppsuite_dot_v1_dot_cache__pb2.CacheStatsRequest.SerializeToString,
             oppsuite_dot_v1_dot_cache__pb2.CacheStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Lease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Cache/Lease',
+            oppsuite_dot_v1_dot_cache__pb2.CacheLeaseRequest.SerializeToString,
+            oppsuite_dot_v1_dot_cache__pb2.CacheLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Cache/Release',
+            oppsuite_dot_v1_dot_cache__pb2.CacheReleaseRequest.SerializeToString,
+            oppsuite_dot_v1_dot_cache__pb2.CacheReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitForEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Cache/WaitForEntry',
+            oppsuite_dot_v1_dot_cache__pb2.CacheWaitRequest.SerializeToString,
+            oppsuite_dot_v1_dot_cache__pb2.CacheGetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Warm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Cache/Warm',
+            oppsuite_dot_v1_dot_cache__pb2.CacheWarmRequest.SerializeToString,
+            oppsuite_dot_v1_dot_cache__pb2.CacheWarmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cleanup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Cache/Cleanup',
+            oppsuite_dot_v1_dot_cache__pb2.CacheCleanupRequest.SerializeToString,
+            oppsuite_dot_v1_dot_cache__pb2.CacheCleanupResponse.FromString,
             options,
             channel_credentials,
             insecure,
