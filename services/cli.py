@@ -30,7 +30,13 @@ from services.launcher import Suite, SuiteConfig
 __all__ = ["main"]
 
 # Modules that add subcommands: each has register(subparsers) -> None.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "services.gateway.cli",  # loadtest
+    "services.cache.cli",  # warm, cleanup
+    "services.monitor.cli",  # alerts
+    "services.analysis.cli",  # analysis-describe, analysis-prompts
+    "services.ops.cli",  # deploy, validate
+)
 
 STATE_DIR = Path(os.environ.get("OPPSUITE_STATE_DIR", ".oppsuite"))
 OPTIONAL_FIELDS = (

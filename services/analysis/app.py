@@ -8,9 +8,11 @@ import random
 import grpc
 from prometheus_client import CollectorRegistry
 
+from services.analysis.aws_provider import AwsProvider
 from services.analysis.config import Settings
 from services.analysis.local_provider import LatencyProfile, LocalProvider
 from services.analysis.metrics import AnalysisMetrics
+from services.analysis.provider import Provider
 from services.analysis.servicer import AnalysisServicer
 from services.analysis.workflow import Thresholds, Workflow
 from services.common.gen import analysis_pb2, analysis_pb2_grpc
@@ -24,10 +26,17 @@ __all__ = ["build", "serve"]
 SERVICE_NAME = analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name
 
 
-async def build(settings: Settings) -> ServiceHost:
-    if settings.provider != "local":
-        raise SystemExit("OPPSUITE_PROVIDER=aws is not available in this version; use local")
-    provider = await LocalProvider.create(
+async def _provider(settings: Settings, metrics: AnalysisMetrics) -> Provider:
+    """The one place that picks the provider."""
+    if settings.provider == "aws":
+        return AwsProvider.create(
+            settings.aws,
+            table=settings.athena_table,
+            database=settings.athena_database,
+            observer=metrics,
+            rng=random.Random(),
+        )
+    return await LocalProvider.create(
         settings.data_dir,
         rows=settings.dataset_rows,
         seed=settings.dataset_seed,
@@ -36,9 +45,13 @@ async def build(settings: Settings) -> ServiceHost:
         profile=LatencyProfile.named(settings.latency_profile, settings.latency_scale),
         rng=random.Random(),
     )
+
+
+async def build(settings: Settings) -> ServiceHost:
     registry = CollectorRegistry()
     telemetry = Telemetry()
     metrics = AnalysisMetrics(registry, telemetry)
+    provider = await _provider(settings, metrics)
     workflow = Workflow(
         provider,
         Thresholds(
@@ -56,6 +69,7 @@ async def build(settings: Settings) -> ServiceHost:
         provider.fingerprint,
         default_deadline_s=settings.default_deadline_s,
         limiter=asyncio.Semaphore(settings.max_concurrent),
+        on_accounting=metrics.record_accounting,
     )
 
     def register(server: grpc.aio.Server) -> None:

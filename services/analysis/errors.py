@@ -3,17 +3,43 @@
 OppsuiteError
 ├── FailedPrecondition
 │   └── DataTooLarge           retrieved rows cannot fit the analysis input
+├── Overloaded                 (RESOURCE_EXHAUSTED)
+│   └── UpstreamThrottled      AWS kept throttling until the deadline left no room
+├── DeadlineExceeded
+│   └── QueryWaitExceeded      Athena did not finish within ATHENA_MAX_WAIT_SECONDS
+├── DependencyUnavailable      (UNAVAILABLE)
+│   └── AwsUnavailable         an AWS endpoint could not be reached or failed (5xx)
 └── StepFailed                 (ABORTED)
     ├── SqlRejected            step "query_generation": the guard refused the SQL
     ├── QueryFailed            step "data_retrieval": the engine refused or failed it
-    └── ModelOutputInvalid     step given: a model's answer is unusable
+    │   ├── QueryCancelled     the Athena query was cancelled
+    │   └── LambdaFailed       the query Lambda returned an error payload
+    ├── ModelOutputInvalid     step given: a model's answer is unusable
+    └── ModelCallRejected      step given: Bedrock refused the request (4xx)
 """
 
 from __future__ import annotations
 
-from services.common.errors import FailedPrecondition, StepFailed
+from services.common.errors import (
+    DeadlineExceeded,
+    DependencyUnavailable,
+    FailedPrecondition,
+    Overloaded,
+    StepFailed,
+)
 
-__all__ = ["DataTooLarge", "ModelOutputInvalid", "QueryFailed", "SqlRejected"]
+__all__ = [
+    "AwsUnavailable",
+    "DataTooLarge",
+    "LambdaFailed",
+    "ModelCallRejected",
+    "ModelOutputInvalid",
+    "QueryCancelled",
+    "QueryFailed",
+    "QueryWaitExceeded",
+    "SqlRejected",
+    "UpstreamThrottled",
+]
 
 
 class SqlRejected(StepFailed):
@@ -31,6 +57,14 @@ class QueryFailed(StepFailed):
         super().__init__(message, step="data_retrieval")
 
 
+class QueryCancelled(QueryFailed):
+    """Athena reports the query CANCELLED (by an operator or another client)."""
+
+
+class LambdaFailed(QueryFailed):
+    """The query Lambda answered with FunctionError or an error payload."""
+
+
 class ModelOutputInvalid(StepFailed):
     """A model answered, but nothing usable could be read from the answer."""
 
@@ -38,5 +72,27 @@ class ModelOutputInvalid(StepFailed):
         super().__init__(message, step=step)
 
 
+class ModelCallRejected(StepFailed):
+    """Bedrock refused the request itself (validation, access, unknown model)."""
+
+    def __init__(self, message: str, *, step: str) -> None:
+        super().__init__(message, step=step)
+
+
 class DataTooLarge(FailedPrecondition):
     """The retrieved data exceeds what the analysis step accepts, even after truncation."""
+
+
+class UpstreamThrottled(Overloaded):
+    """AWS throttled every attempt the deadline allowed; retry after ``retry_after_s``."""
+
+    def __init__(self, message: str, *, service: str, retry_after_s: float) -> None:
+        super().__init__(message, limit="upstream", subject=service, retry_after_s=retry_after_s)
+
+
+class QueryWaitExceeded(DeadlineExceeded):
+    """The Athena query was still running at its maximum wait; it has been stopped."""
+
+
+class AwsUnavailable(DependencyUnavailable):
+    """An AWS endpoint timed out, refused the connection or answered 5xx."""

@@ -124,6 +124,7 @@ class LocalProvider:
         accounting: CallAccounting,
     ) -> str:
         await self._delay(self._profile.analysis)
+        accounting.rows_analyzed = len(rows)  # the engine reads every row; no truncation
         today = self._today or date.today()
         return await asyncio.to_thread(write_analysis, opportunity, rows, today=today)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from services.analysis.provider import CallAccounting
 from services.analysis.workflow import StepListener, Workflow, WorkflowResult
 from services.common.cachekey import Fingerprint
 from services.common.convert import analysis_to_proto, step_timing_to_proto
@@ -19,6 +20,7 @@ __all__ = ["AnalysisServicer", "result_to_proto"]
 
 
 def result_to_proto(result: WorkflowResult) -> analysis_pb2.RunAnalysisResponse:
+    accounting = result.accounting
     return analysis_pb2.RunAnalysisResponse(
         analysis=analysis_to_proto(result.analysis),
         steps=[step_timing_to_proto(t) for t in result.steps],
@@ -28,6 +30,12 @@ def result_to_proto(result: WorkflowResult) -> analysis_pb2.RunAnalysisResponse:
         cost_usd=result.accounting.cost_usd,
         aws_calls_by_operation=result.accounting.calls_by_operation,
         compute_ms=result.compute_ms,
+        bedrock_input_tokens=accounting.input_tokens,
+        bedrock_output_tokens=accounting.output_tokens,
+        athena_bytes_scanned=accounting.athena_bytes_scanned,
+        lambda_billed_ms=accounting.lambda_billed_ms,
+        aws_ms=accounting.aws_ms,
+        rows_analyzed=accounting.rows_analyzed,
     )
 
 
@@ -62,11 +70,13 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):  # type: igno
         *,
         default_deadline_s: float,
         limiter: asyncio.Semaphore,
+        on_accounting: Callable[[str, CallAccounting], None] = lambda client, accounting: None,
     ) -> None:
         self._workflow = workflow
         self._fingerprint = fingerprint
         self._default_deadline_s = default_deadline_s
         self._limiter = limiter
+        self._on_accounting = on_accounting
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
@@ -76,10 +86,14 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):  # type: igno
         self, request: analysis_pb2.RunAnalysisRequest, context: grpc.aio.ServicerContext
     ) -> analysis_pb2.RunAnalysisResponse:
         opportunity, options = validate_request(request.opportunity, request.options)
-        async with self._limiter:
-            result = await self._workflow.run(
-                opportunity, options, deadline_s=self._deadline(context)
-            )
+        accounting = CallAccounting()
+        try:
+            async with self._limiter:
+                result = await self._workflow.run(
+                    opportunity, options, deadline_s=self._deadline(context), accounting=accounting
+                )
+        finally:
+            self._on_accounting(request.client_id, accounting)
         return result_to_proto(result)
 
     async def AnalyzeStream(
@@ -87,12 +101,20 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):  # type: igno
     ) -> AsyncIterator[analysis_pb2.RunAnalysisEvent]:
         opportunity, options = validate_request(request.opportunity, request.options)
         listener = _QueueListener()
+        accounting = CallAccounting()
 
         async def run() -> WorkflowResult:
-            async with self._limiter:
-                return await self._workflow.run(
-                    opportunity, options, deadline_s=self._deadline(context), listener=listener
-                )
+            try:
+                async with self._limiter:
+                    return await self._workflow.run(
+                        opportunity,
+                        options,
+                        deadline_s=self._deadline(context),
+                        listener=listener,
+                        accounting=accounting,
+                    )
+            finally:
+                self._on_accounting(request.client_id, accounting)
 
         task = asyncio.create_task(run())
         try:

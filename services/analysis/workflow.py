@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from services.analysis.errors import ModelOutputInvalid
 from services.analysis.parser import parse_analysis
-from services.analysis.provider import CallAccounting, Provider, Row
+from services.analysis.provider import STEP_DEADLINE, CallAccounting, Provider, Row
 from services.analysis.sqlguard import guard_sql
 from services.common.domain import Analysis, Opportunity, Options, StepTiming
 from services.common.errors import DeadlineExceeded
@@ -80,9 +81,12 @@ class Workflow:
         *,
         deadline_s: float,
         listener: StepListener | None = None,
+        accounting: CallAccounting | None = None,
     ) -> WorkflowResult:
+        """Run the three steps; ``accounting`` (if given) is filled even when a step fails,
+        so what a failed analysis cost is still counted."""
         listener = listener or StepListener()
-        accounting = CallAccounting()
+        accounting = accounting if accounting is not None else CallAccounting()
         started = self._clock()
         expires = started + deadline_s
         timings: list[StepTiming] = []
@@ -93,6 +97,7 @@ class Workflow:
             remaining = expires - step_started
             if remaining <= 0:
                 raise DeadlineExceeded(f"deadline reached before step {name}")
+            deadline = STEP_DEADLINE.set(time.monotonic() + remaining)
             try:
                 async with asyncio.timeout(remaining):
                     result = await work()
@@ -101,6 +106,8 @@ class Workflow:
                     f"step {name} did not finish within the request deadline "
                     f"({deadline_s:.1f} s in all)"
                 ) from None
+            finally:
+                STEP_DEADLINE.reset(deadline)
             timing = StepTiming(
                 name, (self._clock() - step_started) * 1000, self._thresholds.for_step(name)
             )
@@ -126,6 +133,17 @@ class Workflow:
             "analysis", lambda: self._provider.analyze(opportunity, rows, options, accounting)
         )
         analysis = parse_analysis(text)
+        if not analysis.top_services and "summary metrics section is missing" in (
+            e.lower() for e in analysis.validation_errors
+        ):
+            # Without the metrics section nothing usable came back; failing (not caching
+            # an all-empty prediction) is the honest answer. Partial answers are returned
+            # with their gaps listed in validation_errors.
+            raise ModelOutputInvalid(
+                "the analysis answer has no SUMMARY METRICS section; problems: "
+                + "; ".join(analysis.validation_errors[:8]),
+                step="analysis",
+            )
         compute_ms = (self._clock() - started) * 1000
         total = StepTiming("total", compute_ms, self._thresholds.total_ms)
         timings.append(total)

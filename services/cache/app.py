@@ -1,15 +1,22 @@
-"""Composition root of the cache service: picks the tier, owns its closing."""
+"""Composition root of the cache service: picks the tiers, owns their closing."""
 
 from __future__ import annotations
 
+import random
 import time
+from typing import Any
 
+import boto3
 import grpc
+from botocore.config import Config
 from prometheus_client import CollectorRegistry
 
+from services.cache.analysis_client import GrpcAnalyzer
 from services.cache.breaker import CircuitBreaker
-from services.cache.config import Settings
-from services.cache.metrics import StoreCollector
+from services.cache.config import DynamoSettings, Settings
+from services.cache.dynamo_tier import DynamoTier
+from services.cache.maintenance import Housekeeper
+from services.cache.metrics import MonitorSampler, StoreCollector
 from services.cache.redis_tier import RedisTier
 from services.cache.servicer import CacheServicer
 from services.cache.store import CacheStore
@@ -19,12 +26,43 @@ from services.common.reporting import reporter_for
 from services.common.server import ServiceHost, ServiceSpec, host_for
 from services.common.telemetry import Telemetry
 
-__all__ = ["build", "serve"]
+__all__ = ["build", "dynamodb_client", "serve"]
 
 SERVICE_NAME = cache_pb2.DESCRIPTOR.services_by_name["Cache"].full_name
 
 
-async def build(settings: Settings) -> ServiceHost:
+def dynamodb_client(settings: DynamoSettings) -> Any:
+    """One long-lived client: its own session (boto3's default session is not
+    thread-safe), bounded pool, tight timeouts, adaptive retries."""
+    config = Config(
+        region_name=settings.region,
+        connect_timeout=settings.connect_timeout_s,
+        read_timeout=settings.read_timeout_s,
+        retries={"mode": "adaptive", "max_attempts": settings.max_attempts},
+        max_pool_connections=settings.pool_size,
+    )
+    return boto3.session.Session().client(
+        "dynamodb", endpoint_url=settings.endpoint_url, config=config
+    )
+
+
+def dynamo_tier(settings: Settings, client: Any | None = None) -> DynamoTier:
+    s = settings.dynamodb
+    return DynamoTier(
+        client if client is not None else dynamodb_client(s),
+        s.table,
+        breaker=CircuitBreaker(
+            failure_threshold=settings.breaker_failures, cool_down_s=settings.breaker_cool_down_s
+        ),
+        pool_size=s.pool_size,
+        timeout_s=s.timeout_s,
+        batch_deadline_s=s.batch_deadline_s,
+        create_table=s.create_table,
+    )
+
+
+async def build(settings: Settings, *, dynamodb: Any | None = None) -> ServiceHost:
+    """``dynamodb`` replaces the boto3 client (tests wrap the real one)."""
     redis = RedisTier(
         settings.redis_url,
         breaker=CircuitBreaker(
@@ -34,24 +72,42 @@ async def build(settings: Settings) -> ServiceHost:
         socket_timeout_s=settings.redis_timeout_s,
         connect_timeout_s=settings.redis_timeout_s,
         pool_timeout_s=settings.redis_timeout_s,
+        cluster=settings.redis_cluster,
     )
-    store = CacheStore(redis, settings.ttl, time.time)
+    l2 = dynamo_tier(settings, dynamodb) if settings.dynamodb.enabled else None
+    store = CacheStore(
+        redis, settings.ttl, time.time, l2=l2, options=settings.store, rng=random.Random()
+    )
+    analyzer = GrpcAnalyzer(settings.analysis_address)
+    housekeeper = Housekeeper(store, settings.warm, analyzer=analyzer)
     registry = CollectorRegistry()
     registry.register(StoreCollector(store))
-    servicer = CacheServicer(store, redis.used_memory)
+    servicer = CacheServicer(store, housekeeper, redis.used_memory)
     telemetry = Telemetry()
 
     def register(server: grpc.aio.Server) -> None:
         cache_pb2_grpc.add_CacheServicer_to_server(servicer, server)
 
-    reporting = reporter_for(telemetry, settings.common, "cache")
+    async def start_housekeeping() -> None:
+        await housekeeper.start(
+            warm_at_start=settings.warm_from_l2_on_start, periodic=settings.warming_enabled
+        )
+
+    reporting = reporter_for(
+        telemetry, settings.common, "cache", sample=MonitorSampler(store, telemetry)
+    )
+    closers = [reporting.stop, housekeeper.stop, store.stop, analyzer.aclose, redis.aclose]
+    if l2 is not None:
+        closers.append(l2.aclose)
     spec = ServiceSpec(
         name="cache",
         service_names=[SERVICE_NAME],
         register=register,
-        checks={"redis": redis.ping},
-        starters=[reporting.start],
-        closers=[reporting.stop, redis.aclose],
+        # SERVING while at least one tier answers; per-tier state is in logs and
+        # the oppsuite_cache_tier_up gauge.
+        checks={"tiers": store.check_tiers},
+        starters=[reporting.start, store.start, start_housekeeping],
+        closers=closers,
     )
     return host_for(spec, settings.common, registry)
 

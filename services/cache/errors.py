@@ -1,7 +1,8 @@
 """Errors of the cache service.
 
 DependencyUnavailable (services.common.errors)   UNAVAILABLE
-└── TierUnavailable          a tier is unreachable or its breaker is open
+├── TierUnavailable          a tier is unreachable, throttled, or its breaker is open
+└── WarmFailed               the analysis service could not re-analyse an entry
 ValueError
 └── CorruptEntry             stored bytes that do not decode; never leaves the store
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from services.common.errors import DependencyUnavailable
 
-__all__ = ["CorruptEntry", "TierUnavailable"]
+__all__ = ["CorruptEntry", "TierUnavailable", "WarmFailed"]
 
 
 class TierUnavailable(DependencyUnavailable):
@@ -19,6 +20,10 @@ class TierUnavailable(DependencyUnavailable):
     def __init__(self, message: str, *, tier: str, retry_after_s: float | None = None) -> None:
         super().__init__(message, retry_after_s=retry_after_s)
         self.tier = tier
+
+
+class WarmFailed(DependencyUnavailable):
+    """Re-analysing an entry for warming failed (analysis down, slow or erroring)."""
 
 
 class CorruptEntry(ValueError):

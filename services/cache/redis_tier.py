@@ -1,19 +1,33 @@
-"""The Redis tier: a CacheTier over ``redis.asyncio`` with tight, bounded failure.
+"""The Redis tier (L1): a CacheTier over ``redis.asyncio`` with tight, bounded failure.
 
 A cache that is slow to fail is worse than no cache, so every call has budgets of
 tens of milliseconds (pool wait, connect, socket read/write), no client retries, and
 a circuit breaker in front: after a few consecutive failures calls fail fast with
-``TierUnavailable`` without touching the network until a probe succeeds. The pool
-is a BlockingConnectionPool so a burst waits briefly for a connection instead of
-opening unbounded sockets.
+``TierUnavailable`` without touching the network until a probe succeeds. On a single
+node the pool is a BlockingConnectionPool so a burst waits briefly for a connection
+instead of opening unbounded sockets; against Redis Cluster (``cluster=True``) the
+cluster client keeps a bounded pool per node.
+
+Key layout. The caller's key is wrapped in a hash tag, so an entry and its lease
+always live on the same Cluster slot and one Lua script may touch both::
+
+    oppsuite:cache:{<key>}   the entry (envelope bytes, PX = its TTL)
+    oppsuite:lease:{<key>}   "<token>|<holder>" while someone computes the key (PX)
+
+Every Put that replaces an existing entry, and every Invalidate, publishes the key
+on ``INVALIDATION_CHANNEL`` so near caches in other processes drop their copy.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -21,15 +35,78 @@ from redis.exceptions import RedisError
 from services.cache.breaker import CircuitBreaker
 from services.cache.errors import TierUnavailable
 
-__all__ = ["DEFAULT_KEY_PREFIX", "RedisTier"]
+__all__ = [
+    "DEFAULT_KEY_PREFIX",
+    "DEFAULT_LEASE_PREFIX",
+    "INVALIDATION_CHANNEL",
+    "LeaseState",
+    "RedisTier",
+]
 
 DEFAULT_KEY_PREFIX = "oppsuite:cache:"
+DEFAULT_LEASE_PREFIX = "oppsuite:lease:"
+INVALIDATION_CHANNEL = "oppsuite:cache:invalidations"
 
 _T = TypeVar("_T")
+_MGET_CHUNK = 100
+
+# Grant a free lease, or extend it for the holder that presents its token (a
+# renewal of a lease that has meanwhile expired re-acquires it, as long as nobody
+# else took it). Otherwise report the current holder and its remaining time. A new
+# lease is refused while the entry exists (KEYS[2], same slot) unless ARGV[5] is
+# '1' (a refresh): the caller's Get missed just before another holder's Put.
+# Reply: {granted, token or holder, remaining ms, entry exists}.
+_ACQUIRE = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local sep = string.find(current, '|', 1, true) or (#current + 1)
+  if ARGV[1] ~= '' and string.sub(current, 1, sep - 1) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return {1, ARGV[1], 0, 0}
+  end
+  return {0, string.sub(current, sep + 1), redis.call('PTTL', KEYS[1]), 0}
+end
+if ARGV[1] == '' and ARGV[5] ~= '1' and redis.call('EXISTS', KEYS[2]) == 1 then
+  return {0, '', 0, 1}
+end
+local token = ARGV[1]
+if token == '' then token = ARGV[4] end
+redis.call('SET', KEYS[1], token .. '|' .. ARGV[2], 'NX', 'PX', ARGV[3])
+return {1, token, 0, 0}
+"""
+
+# Compare-and-delete: only the token's owner may release.
+_RELEASE = """
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# One round trip for a waiter: is the entry there, and is the lease still held?
+_PROBE = """
+return {redis.call('GET', KEYS[1]), redis.call('EXISTS', KEYS[2])}
+"""
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    granted: bool
+    token: str = ""
+    holder: str = ""
+    remaining_ms: int = 0
+    entry_exists: bool = False
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 class RedisTier:
-    """Keys are stored under ``key_prefix``; callers never see the prefix."""
+    """Keys are stored under ``key_prefix`` inside a hash tag; callers never see either."""
 
     def __init__(
         self,
@@ -41,22 +118,41 @@ class RedisTier:
         connect_timeout_s: float = 0.05,
         pool_timeout_s: float = 0.05,
         key_prefix: str = DEFAULT_KEY_PREFIX,
+        lease_prefix: str = DEFAULT_LEASE_PREFIX,
+        cluster: bool = False,
         name: str = "redis",
     ) -> None:
         self.name = name
         self.breaker = breaker
+        self.cluster = cluster
         self._prefix = key_prefix
-        # No client retries: the breaker and the caller's fallback (recompute) are
-        # the retry policy; retrying inside a 50 ms budget only adds latency.
-        self._pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=pool_timeout_s,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._client = aioredis.Redis(connection_pool=self._pool)
+        self._lease_prefix = lease_prefix
+        self._pool: aioredis.BlockingConnectionPool | None = None
+        self._client: aioredis.Redis | RedisCluster
+        # No client retries: the breaker and the caller's fallback (the other tier,
+        # or a recompute) are the retry policy; retrying inside 50 ms only adds latency.
+        if cluster:
+            self._client = RedisCluster.from_url(
+                url,
+                max_connections=max_connections,
+                socket_timeout=socket_timeout_s,
+                socket_connect_timeout=connect_timeout_s,
+                # Retries 0 also bounds the client's re-discovery after cluster errors.
+                retry=Retry(NoBackoff(), 0),
+            )
+        else:
+            self._pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=pool_timeout_s,
+                socket_timeout=socket_timeout_s,
+                socket_connect_timeout=connect_timeout_s,
+                retry=Retry(NoBackoff(), 0),
+            )
+            self._client = aioredis.Redis(connection_pool=self._pool)
+        self._acquire = self._client.register_script(_ACQUIRE)
+        self._release = self._client.register_script(_RELEASE)
+        self._probe = self._client.register_script(_PROBE)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisTier:
@@ -80,25 +176,104 @@ class RedisTier:
         return result
 
     def _key(self, key: str) -> str:
-        return self._prefix + key
+        return f"{self._prefix}{{{key}}}"
+
+    def _lease_key(self, key: str) -> str:
+        return f"{self._lease_prefix}{{{key}}}"
+
+    # --- entries -----------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
         value = await self._call(lambda: self._client.get(self._key(key)))
         # decode_responses is off, so the client returns bytes; str only in its typing.
         return value.encode("utf-8") if isinstance(value, str) else value
 
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values in order, 100 keys per MGET (per slot in a cluster, where the client
+        splits the keys by slot and reassembles the order)."""
+        values: list[bytes | None] = []
+        for start in range(0, len(keys), _MGET_CHUNK):
+            names = [self._key(k) for k in keys[start : start + _MGET_CHUNK]]
+            if isinstance(self._client, RedisCluster):
+                page = await self._call(partial(self._client.mget_nonatomic, names))
+            else:
+                page = await self._call(partial(self._client.mget, names))
+            values.extend(v.encode("utf-8") if isinstance(v, str) else v for v in page)
+        return values
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self.set_replacing(key, value, ttl_s)
+
+    async def set_replacing(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Store ``value``; when it replaced an entry, announce the key on the
+        invalidation channel. Returns whether it replaced one."""
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive, got {ttl_s}")
         ttl_ms = max(1, round(ttl_s * 1000))
-        await self._call(lambda: self._client.set(self._key(key), value, px=ttl_ms))
+        old = await self._call(lambda: self._client.set(self._key(key), value, px=ttl_ms, get=True))
+        if old is None:
+            return False
+        await self.publish_invalidation([key])
+        return True
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Store ``value`` only when the key holds nothing (promotion and warming
+        never overwrite a fresher write that raced them)."""
+        ttl_ms = max(1, round(ttl_s * 1000))
+        done = await self._call(lambda: self._client.set(self._key(key), value, px=ttl_ms, nx=True))
+        return bool(done)
 
     async def delete(self, keys: Sequence[str]) -> int:
         if not keys:
             return 0
-        names = [self._key(k) for k in keys]
-        removed: int = await self._call(lambda: self._client.delete(*names))
+        removed = 0
+        # One DEL per key: in a cluster the keys live on different slots.
+        for key in keys:
+            removed += int(await self._call(partial(self._client.delete, self._key(key))))
+        await self.publish_invalidation(keys)
         return removed
+
+    async def publish_invalidation(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            await self._call(partial(self._client.publish, INVALIDATION_CHANNEL, key))
+
+    async def ttl_ms(self, key: str) -> int:
+        """Remaining lifetime in ms (-2 absent, -1 no expiry)."""
+        return int(await self._call(lambda: self._client.pttl(self._key(key))))
+
+    # --- leases ------------------------------------------------------------------
+
+    async def lease(
+        self, key: str, *, ttl_ms: int, holder: str, token: str = "", refresh: bool = False
+    ) -> LeaseState:
+        """Take (or, with the token, renew) the compute lease for ``key``."""
+        fresh = secrets.token_hex(16)
+        keys = [self._lease_key(key), self._key(key)]
+        args: list[str | int] = [token, holder.replace("|", "/"), ttl_ms, fresh, int(refresh)]
+        reply = await self._call(lambda: self._acquire(keys=keys, args=args))
+        granted, who, remaining = int(reply[0]), _text(reply[1]), reply[2]
+        if granted:
+            return LeaseState(granted=True, token=who, holder=holder)
+        return LeaseState(
+            granted=False,
+            holder=who,
+            remaining_ms=max(0, int(remaining or 0)),
+            entry_exists=bool(int(reply[3])),
+        )
+
+    async def release(self, key: str, token: str) -> bool:
+        keys = [self._lease_key(key)]
+        return bool(await self._call(lambda: self._release(keys=keys, args=[token])))
+
+    async def probe(self, key: str) -> tuple[bytes | None, bool]:
+        """(the entry's bytes or None, whether the key's lease is held) in one trip."""
+        keys = [self._key(key), self._lease_key(key)]
+        reply = await self._call(lambda: self._probe(keys=keys))
+        value = reply[0]
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        return data, bool(int(reply[1]))
+
+    # --- operations --------------------------------------------------------------
 
     async def ping(self) -> bool:
         """Goes to Redis even while the breaker is open (that is what a health check
@@ -112,32 +287,42 @@ class RedisTier:
         return True
 
     async def used_memory(self) -> int:
-        """Redis ``used_memory`` in bytes, from INFO memory."""
+        """Redis ``used_memory`` in bytes, from INFO memory (summed over cluster nodes)."""
         info: dict[str, Any] = await self._call(lambda: self._client.info("memory"))
-        return int(info["used_memory"])
+        if "used_memory" in info:
+            return int(info["used_memory"])
+        return sum(int(node["used_memory"]) for node in info.values() if isinstance(node, dict))
 
     async def scan_keys(self, match: str = "*", count: int = 500) -> AsyncIterator[str]:
-        """Keys matching ``match`` (a glob, without the prefix), batch by batch with
-        SCAN so a large keyspace never blocks Redis the way KEYS would. A key may be
-        yielded more than once if the keyspace changes meanwhile (SCAN's guarantee)."""
-        pattern = self._prefix + match
+        """Keys matching ``match`` (a glob, without prefix or braces), batch by batch
+        with SCAN so a large keyspace never blocks Redis the way KEYS would (over
+        every primary in a cluster). A key may be yielded more than once if the
+        keyspace changes meanwhile (SCAN's guarantee)."""
+        pattern = f"{self._prefix}{{{match}}}"
+        start = len(self._prefix) + 1
+        if isinstance(self._client, RedisCluster):
+            async for raw in self._client.scan_iter(match=pattern, count=count):
+                yield _text(raw)[start:-1]
+            return
         cursor = 0
         while True:
             cursor, batch = await self._scan_page(cursor, pattern, count)
             for raw in batch:
-                name = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-                yield name[len(self._prefix) :]
+                yield _text(raw)[start:-1]
             if cursor == 0:
                 return
 
     async def _scan_page(
         self, cursor: int, pattern: str, count: int
     ) -> tuple[int, list[bytes | str]]:
+        assert isinstance(self._client, aioredis.Redis)
+        client = self._client
         page: tuple[int, list[bytes | str]] = await self._call(
-            lambda: self._client.scan(cursor=cursor, match=pattern, count=count)
+            lambda: client.scan(cursor=cursor, match=pattern, count=count)
         )
         return page
 
     async def aclose(self) -> None:
         await self._client.aclose()
-        await self._pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()

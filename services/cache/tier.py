@@ -2,7 +2,8 @@
 
 A tier stores opaque bytes under string keys with a TTL; encoding, expiry rules and
 counting live in the store (services.cache.store). Redis implements this today
-(services.cache.redis_tier); a DynamoDB tier can implement the same Protocol later.
+(services.cache.redis_tier); the DynamoDB tier (services.cache.dynamo_tier) has a
+richer interface of its own (conditional writes, batches with per-key outcomes).
 Tiers raise ``TierUnavailable`` for every failure to reach their backend.
 """
 
@@ -25,8 +26,16 @@ class CacheTier(Protocol):
         """The stored bytes, or None when the key is absent or expired."""
         ...
 
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``get`` for each key, in order, in as few round trips as the backend allows."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """Store ``value`` so the backend drops it after ``ttl_s`` seconds."""
+        ...
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Store ``value`` only when the key holds nothing; whether it did."""
         ...
 
     async def delete(self, keys: Sequence[str]) -> int:
@@ -49,12 +58,19 @@ class GetResult:
     entry: cache_pb2.CacheEntry | None = None
     source: str | None = None
     degraded: bool = False
+    refresh_early: bool = False
+    expired: bool = False
 
 
 @dataclass(frozen=True)
 class PutResult:
+    """``rejected``: a higher-confidence unexpired entry is kept instead.
+    ``queued``: L2 was unreachable, the write waits in the bounded L2 queue."""
+
     stored: bool
     ttl_s: float
+    rejected: bool = False
+    queued: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,9 @@ class TierStats:
     errors: int = 0
     writes: int = 0
     expired_filtered: int = 0
+    promotions: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,3 +93,9 @@ class StoreStats:
     entries: int = 0
     compute_seconds_saved_total: float = 0.0
     degraded: bool = False
+    tiers_up: Mapping[str, bool] = field(default_factory=dict)
+    lease_waits: int = 0
+    early_refreshes: int = 0
+    l2_write_queue_depth: int = 0
+    l2_writes_dropped: int = 0
+    l2_writes_flushed: int = 0

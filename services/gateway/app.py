@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 import grpc
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 
 from services.common.channels import insecure_channel
 from services.common.gen import gateway_pb2, gateway_pb2_grpc, monitor_pb2_grpc
@@ -14,9 +14,14 @@ from services.common.logs import setup_logging
 from services.common.reporting import reporter_for
 from services.common.server import ServiceHost, ServiceSpec, host_for
 from services.common.telemetry import Telemetry
+from services.gateway.admission import Admission
 from services.gateway.auth import load_keyring
+from services.gateway.breaker import Breaker
 from services.gateway.config import Settings
+from services.gateway.metrics import register_metrics
+from services.gateway.nearcache import Invalidations, NearCache
 from services.gateway.pipeline import Pipeline, keep_fingerprint_fresh
+from services.gateway.ratelimit import RateLimiter, RedisGcra
 from services.gateway.servicer import GatewayServicer
 from services.gateway.upstream import AnalysisClient, CacheClient
 
@@ -32,19 +37,53 @@ async def build(settings: Settings) -> ServiceHost:
     cache_channel = insecure_channel(settings.cache_address)
     analysis_channel = insecure_channel(settings.analysis_address)
     monitor_channel = insecure_channel(settings.common.monitor_address)
+    cache = CacheClient(
+        cache_channel,
+        timeout_s=settings.cache_timeout_s,
+        put_timeout_s=settings.cache_put_timeout_s,
+    )
+    redis_gcra = (
+        RedisGcra(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        if settings.limiter_enabled
+        else None
+    )
+    limiter = (
+        RateLimiter(
+            redis_gcra,
+            global_limit=settings.global_limit,
+            client_limit=settings.client_limit,
+            overrides=settings.client_overrides,
+            replicas=settings.replicas,
+            fail_mode=settings.fail_mode,
+            shadow=settings.shadow,
+            breaker=Breaker(),
+        )
+        if redis_gcra is not None
+        else None
+    )
+    admission = Admission(
+        max_concurrent=settings.max_concurrent,
+        max_queue=settings.max_queue,
+        queue_timeout_s=settings.queue_timeout_s,
+    )
+    near = NearCache(
+        max_entries=settings.near_max_entries,
+        ttl_s=settings.near_ttl_s,
+        unsubscribed_ttl_s=settings.near_unsubscribed_ttl_s,
+    )
+    invalidations = Invalidations(settings.redis_url, near)
     pipeline = Pipeline(
-        CacheClient(
-            cache_channel,
-            timeout_s=settings.cache_timeout_s,
-            put_timeout_s=settings.cache_put_timeout_s,
-        ),
+        cache,
         AnalysisClient(analysis_channel),
         telemetry,
+        admission=admission,
+        limiter=limiter,
+        near=near,
+        holder=settings.common.instance,
+        lease_ttl_ms=settings.lease_ttl_ms,
+        refresh_deadline_s=settings.default_deadline_s,
     )
-    in_flight = Gauge(
-        "oppsuite_gateway_in_flight", "Analyze requests being handled.", registry=registry
-    )
-    in_flight.set_function(lambda: pipeline.in_flight)
+    register_metrics(registry, pipeline, redis_gcra)
     servicer = GatewayServicer(
         pipeline,
         keys,
@@ -52,6 +91,7 @@ async def build(settings: Settings) -> ServiceHost:
         telemetry,
         default_deadline_s=settings.default_deadline_s,
         monitor_timeout_s=settings.monitor_timeout_s,
+        cache=cache,
     )
     refresher: list[asyncio.Task[None]] = []
 
@@ -70,12 +110,24 @@ async def build(settings: Settings) -> ServiceHost:
     async def fingerprint_known() -> bool:
         return pipeline.fingerprint is not None
 
+    async def drain() -> None:
+        # Queued requests are told to go elsewhere now; in-flight analyses get the
+        # server's grace period to finish.
+        admission.drain()
+
+    async def close_redis() -> None:
+        await pipeline.aclose()
+        await invalidations.stop()
+        if redis_gcra is not None:
+            await redis_gcra.aclose()
+
     async def close_channels() -> None:
         for channel in (cache_channel, analysis_channel, monitor_channel):
             await channel.close()
 
     def sample() -> None:
-        telemetry.set_gauge("in_flight", float(pipeline.in_flight))
+        telemetry.set_gauge("in_flight", float(admission.in_flight))
+        telemetry.set_gauge("queued", float(admission.queued))
 
     reporter = reporter_for(telemetry, settings.common, "gateway", sample=sample)
     spec = ServiceSpec(
@@ -83,8 +135,9 @@ async def build(settings: Settings) -> ServiceHost:
         service_names=[SERVICE_NAME],
         register=register,
         checks={"analysis_described": fingerprint_known},
-        starters=[start_refresh, reporter.start],
-        closers=[stop_refresh, reporter.stop, close_channels],
+        starters=[start_refresh, invalidations.start, reporter.start],
+        closers=[stop_refresh, reporter.stop, close_redis, close_channels],
+        before_stop=[drain],
     )
     return host_for(spec, settings.common, registry)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 __all__ = ["SingleFlight"]
@@ -11,9 +12,15 @@ __all__ = ["SingleFlight"]
 T = TypeVar("T")
 
 
+@dataclass(eq=False)
+class _Flight(Generic[T]):
+    task: asyncio.Task[T]
+    waiters: int = 0
+
+
 class SingleFlight(Generic[T]):
     def __init__(self) -> None:
-        self._inflight: dict[str, asyncio.Future[T]] = {}
+        self._inflight: dict[str, _Flight[T]] = {}
 
     def in_flight(self) -> int:
         return len(self._inflight)
@@ -21,33 +28,27 @@ class SingleFlight(Generic[T]):
     async def do(self, key: str, work: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """(result, shared): ``shared`` is True for callers that joined another's work.
 
-        The leader's work runs in its own task, so a cancelled waiter (or leader)
-        does not cancel the computation the others are waiting for.
+        The work runs in its own task, so one cancelled caller (leader or not) does not
+        cancel the computation the others wait for; when the last caller is gone the
+        work is cancelled too, so a queued analysis nobody wants frees its place.
         """
-        future = self._inflight.get(key)
-        if future is not None:
-            return await asyncio.shield(future), True
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._inflight[key] = future
-        task = asyncio.create_task(self._run(key, future, work))
-        return await asyncio.shield(task), False
-
-    async def _run(
-        self, key: str, future: asyncio.Future[T], work: Callable[[], Awaitable[T]]
-    ) -> T:
+        flight = self._inflight.get(key)
+        shared = flight is not None
+        if flight is None:
+            flight = _Flight(asyncio.create_task(self._run(key, work)))
+            self._inflight[key] = flight
+        flight.waiters += 1
         try:
-            result = await work()
+            return await asyncio.shield(flight.task), shared
         except asyncio.CancelledError:
-            future.cancel()
+            if flight.waiters == 1 and not flight.task.done():
+                flight.task.cancel()
             raise
-        except Exception as error:
-            future.set_exception(error)
-            # Mark retrieved so an exception nobody waited for is not logged as lost.
-            future.exception()
-            raise
-        else:
-            future.set_result(result)
-            return result
+        finally:
+            flight.waiters -= 1
+
+    async def _run(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await work()
         finally:
             self._inflight.pop(key, None)

@@ -28,7 +28,7 @@ from services.common.gen import (
 )
 from services.common.rpc_errors import retry_delay_of
 
-__all__ = ["AnalysisClient", "CacheClient", "CacheLookup", "upstream_error"]
+__all__ = ["AnalysisClient", "CacheClient", "CacheLookup", "LeaseReply", "upstream_error"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,14 @@ class CacheLookup:
     entry: cache_pb2.CacheEntry | None
     source: int  # types_pb2.CacheSource
     error: bool = False
+    refresh_early: bool = False  # XFetch: recompute in the background and Put
+
+
+@dataclass(frozen=True)
+class LeaseReply:
+    granted: bool
+    token: str
+    remaining_ms: int  # the holder's remaining time when not granted
 
 
 class CacheClient:
@@ -77,17 +85,70 @@ class CacheClient:
             return CacheLookup(None, types_pb2.CACHE_SOURCE_MISS, error=True)
         if not reply.hit:
             return CacheLookup(None, types_pb2.CACHE_SOURCE_MISS)
-        return CacheLookup(reply.entry, reply.source or types_pb2.CACHE_SOURCE_REDIS)
+        return CacheLookup(
+            reply.entry,
+            reply.source or types_pb2.CACHE_SOURCE_REDIS,
+            refresh_early=bool(reply.refresh_early),
+        )
 
-    async def put(self, key: str, entry: cache_pb2.CacheEntry) -> bool:
+    async def put(self, key: str, entry: cache_pb2.CacheEntry) -> float | None:
+        """The stored entry's TTL in seconds; None when it was not stored."""
         try:
             reply = await self._stub.Put(
                 cache_pb2.CachePutRequest(key=key, entry=entry), timeout=self._put_timeout_s
             )
         except grpc.aio.AioRpcError as error:
             log.warning("cache put failed", extra={"code": error.code().name})
+            return None
+        return float(reply.ttl_seconds) if reply.stored else None
+
+    async def lease(
+        self, key: str, *, ttl_ms: int, holder: str, token: str = ""
+    ) -> LeaseReply | None:
+        """None when the cache cannot lease (down, slow, or an older version)."""
+        try:
+            reply = await self._stub.Lease(
+                cache_pb2.CacheLeaseRequest(key=key, ttl_ms=ttl_ms, holder=holder, token=token),
+                timeout=self._timeout_s,
+            )
+        except grpc.aio.AioRpcError as error:
+            log.warning("cache lease failed", extra={"code": error.code().name})
+            return None
+        return LeaseReply(bool(reply.granted), reply.token, int(reply.remaining_ms))
+
+    async def release(self, key: str, token: str) -> bool:
+        try:
+            reply = await self._stub.Release(
+                cache_pb2.CacheReleaseRequest(key=key, token=token), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as error:
+            log.warning("cache release failed", extra={"code": error.code().name})
             return False
-        return bool(reply.stored)
+        return bool(reply.released)
+
+    async def wait_for_entry(self, key: str, *, timeout_s: float) -> CacheLookup:
+        """Blocks (bounded) until another replica writes ``key``; a miss otherwise."""
+        try:
+            reply = await self._stub.WaitForEntry(
+                cache_pb2.CacheWaitRequest(key=key, timeout_ms=max(1, int(timeout_s * 1000))),
+                timeout=timeout_s + self._timeout_s,
+            )
+        except grpc.aio.AioRpcError as error:
+            log.warning("cache wait failed", extra={"code": error.code().name})
+            return CacheLookup(None, types_pb2.CACHE_SOURCE_MISS, error=True)
+        if not reply.hit:
+            return CacheLookup(None, types_pb2.CACHE_SOURCE_MISS)
+        return CacheLookup(reply.entry, types_pb2.CACHE_SOURCE_COALESCED)
+
+    async def stats(self, timeout_s: float) -> cache_pb2.CacheStats | None:
+        try:
+            reply: cache_pb2.CacheStats = await self._stub.GetStats(
+                cache_pb2.CacheStatsRequest(), timeout=timeout_s
+            )
+        except grpc.aio.AioRpcError as error:
+            log.warning("cache stats failed", extra={"code": error.code().name})
+            return None
+        return reply
 
 
 class AnalysisClient:

@@ -113,6 +113,7 @@ class PerformanceSnapshot:
     reporting_instances: int
     generated_at: float
     recommendations: tuple[str, ...] = ()
+    cache_lookups: int = 0  # hits + misses behind cache_hit_rate (the traffic floor of its rules)
 
 
 def resolve_window(window_s: float) -> float:
@@ -194,7 +195,26 @@ class Aggregator:
             step_threshold_violations=self._counts_by(STEP_VIOLATIONS_TOTAL, "step", window),
             reporting_instances=len(live),
             generated_at=self._clock(),
+            cache_lookups=round(hits + misses),
         )
+
+    def memory_ratios(self) -> dict[str, float]:
+        """By service, the highest RSS / container limit of its live instances.
+
+        Per instance, because each replica has its own limit: a sum over replicas would
+        hide one replica about to be OOM-killed. Instances without a limit are skipped.
+        """
+        ratios: dict[str, float] = {}
+        for (service, _), instance in self._live_instances().items():
+            rss = instance.gauges.get((MEMORY_RSS_BYTES, ()))
+            limit = instance.gauges.get((MEMORY_LIMIT_BYTES, ()))
+            if rss is not None and limit:
+                ratios[service] = max(ratios.get(service, 0.0), rss / limit)
+        return dict(sorted(ratios.items()))
+
+    def counter_by(self, name: str, label: str, window_s: float) -> dict[str, float]:
+        """Counter sums of ``name`` by ``label`` over ``window_s`` (see resolve_window)."""
+        return self._windows.counter_by(name, label, resolve_window(window_s))
 
     def _tier_hit_rates(self, window: float) -> dict[str, float]:
         hits = self._windows.counter_by(CACHE_TIER_TOTAL, "tier", window, {"result": "hit"})

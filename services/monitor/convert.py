@@ -9,7 +9,7 @@ counter deltas, or non-finite gauges.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from services.common.errors import FieldViolation, InvalidInput
 from services.common.gen import monitor_pb2, types_pb2
@@ -20,6 +20,9 @@ from services.monitor.aggregator import (
     PerformanceSnapshot,
     Report,
 )
+from services.monitor.alerts import Alert, AlertChange, State
+from services.monitor.cost import CostSummary
+from services.monitor.silences import Matcher, Silence
 from services.monitor.sketch import LogHistogram
 
 __all__ = [
@@ -27,12 +30,17 @@ __all__ = [
     "MAX_LABELS",
     "MAX_LABEL_CHARS",
     "MAX_SERIES_PER_REPORT",
+    "alert_to_proto",
+    "change_to_proto",
+    "cost_to_proto",
     "histogram_from_delta",
     "histogram_to_delta",
     "latency_to_proto",
+    "matchers_from_proto",
     "performance_from_proto",
     "performance_to_proto",
     "report_from_proto",
+    "silence_to_proto",
 ]
 
 MAX_SERIES_PER_REPORT = 2_000
@@ -228,4 +236,84 @@ def performance_from_proto(message: types_pb2.PerformanceReport) -> PerformanceS
         reporting_instances=message.reporting_instances,
         generated_at=message.generated_at_unix,
         recommendations=tuple(message.recommendations),
+    )
+
+
+_STATE_TO_PROTO = {
+    State.PENDING: monitor_pb2.ALERT_STATE_PENDING,
+    State.FIRING: monitor_pb2.ALERT_STATE_FIRING,
+    State.RESOLVED: monitor_pb2.ALERT_STATE_RESOLVED,
+}
+_SEVERITY_TO_PROTO = {
+    "warning": monitor_pb2.SEVERITY_WARNING,
+    "critical": monitor_pb2.SEVERITY_CRITICAL,
+}
+
+
+def alert_to_proto(alert: Alert) -> monitor_pb2.Alert:
+    rule = alert.rule
+    return monitor_pb2.Alert(
+        fingerprint=alert.fingerprint,
+        name=rule.name,
+        severity=_SEVERITY_TO_PROTO[rule.severity],
+        state=_STATE_TO_PROTO[alert.state],
+        group=rule.group,
+        labels=alert.labels,
+        value=alert.value,
+        threshold=rule.threshold,
+        comparison=rule.comparison,
+        active_since_unix=alert.active_since,
+        firing_since_unix=alert.firing_since,
+        resolved_at_unix=alert.resolved_at,
+        summary=rule.summary,
+        look_at=rule.look_at,
+        silenced_by=list(alert.silenced_by),
+        inhibited=alert.inhibited,
+    )
+
+
+def change_to_proto(change: AlertChange) -> monitor_pb2.AlertEvent:
+    previous = (
+        monitor_pb2.ALERT_STATE_UNSPECIFIED
+        if change.previous is None
+        else _STATE_TO_PROTO[change.previous]
+    )
+    return monitor_pb2.AlertEvent(
+        alert=alert_to_proto(change.alert), previous=previous, at_unix=change.at
+    )
+
+
+def matchers_from_proto(matchers: Iterable[monitor_pb2.Matcher]) -> list[Matcher]:
+    return [Matcher(m.name, m.value, m.regex) for m in matchers]
+
+
+def silence_to_proto(silence: Silence) -> monitor_pb2.Silence:
+    return monitor_pb2.Silence(
+        id=silence.id,
+        matchers=[
+            monitor_pb2.Matcher(name=m.name, value=m.value, regex=m.regex) for m in silence.matchers
+        ],
+        starts_at_unix=silence.starts_at,
+        ends_at_unix=silence.ends_at,
+        author=silence.author,
+        reason=silence.reason,
+    )
+
+
+def cost_to_proto(summary: CostSummary, generated_at: float) -> monitor_pb2.CostReport:
+    return monitor_pb2.CostReport(
+        day=summary.day,
+        month=summary.month,
+        total_usd_day=summary.total_day,
+        total_usd_month=summary.total_month,
+        by_client_usd_day=summary.by_client_day,
+        by_client_usd_month=summary.by_client_month,
+        daily_budget_usd=summary.daily_budget_usd,
+        monthly_budget_usd=summary.monthly_budget_usd,
+        daily_budget_used=summary.daily_used,
+        monthly_budget_used=summary.monthly_used,
+        avoided_usd_day=sum(summary.avoided_by_source_day.values()),
+        avoided_usd_month=sum(summary.avoided_by_source_month.values()),
+        avoided_by_source_usd_month=summary.avoided_by_source_month,
+        generated_at_unix=generated_at,
     )

@@ -115,7 +115,7 @@ async def test_set_get_with_ttl_and_prefix(tier: RedisTier, raw: aioredis.Redis)
     await tier.set("opp:v1:abc", b"\x01payload", ttl_s=90.0)
     assert await tier.get("opp:v1:abc") == b"\x01payload"
     assert await tier.get("opp:v1:absent") is None
-    pttl = await raw.pttl("oppsuite:cache:opp:v1:abc")
+    pttl = await raw.pttl("oppsuite:cache:{opp:v1:abc}")
     assert 89_000 < pttl <= 90_000
 
 

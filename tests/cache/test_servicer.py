@@ -8,22 +8,15 @@ import grpc
 import pytest
 
 from services.cache.app import build
-from services.cache.config import Settings
 from services.common.gen import cache_pb2, cache_pb2_grpc, types_pb2
-from tests.conftest import RedisServer
+from tests.cache.conftest import settings_for
+from tests.conftest import MotoServer, RedisServer
 from tests.servicers import running
 
 
 @pytest.fixture
-async def cache(redis_url: str) -> AsyncIterator[cache_pb2_grpc.CacheStub]:
-    settings = Settings.from_env(
-        {
-            "CACHE_PORT": "0",
-            "CACHE_METRICS_PORT": "-1",
-            "MONITOR_ADDRESS": "",
-            "REDIS_URL": redis_url,
-        }
-    )
+async def cache(redis_url: str, aws_env: MotoServer) -> AsyncIterator[cache_pb2_grpc.CacheStub]:
+    settings = settings_for(redis_url, aws_env)
     async with running(lambda: build(settings)) as host:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
             yield cache_pb2_grpc.CacheStub(channel)
@@ -116,14 +109,7 @@ async def test_redis_down_reads_are_misses_and_health_says_not_serving(
 ) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    settings = Settings.from_env(
-        {
-            "CACHE_PORT": "0",
-            "CACHE_METRICS_PORT": "-1",
-            "MONITOR_ADDRESS": "",
-            "REDIS_URL": redis_url,
-        }
-    )
+    settings = settings_for(redis_url, None)  # Redis is the only tier
     async with running(lambda: build(settings)) as host:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
             stub = cache_pb2_grpc.CacheStub(channel)
@@ -141,3 +127,50 @@ async def test_redis_down_reads_are_misses_and_health_says_not_serving(
             await host.check_now()
             status = await health.Check(health_pb2.HealthCheckRequest(service=""))
             assert status.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_with_dynamodb_a_redis_outage_keeps_serving_from_l2(
+    redis_server: RedisServer, redis_url: str, aws_env: MotoServer
+) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    settings = settings_for(redis_url, aws_env)
+    async with running(lambda: build(settings)) as host:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            stub = cache_pb2_grpc.CacheStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            await stub.Put(cache_pb2.CachePutRequest(key="both", entry=entry(95)))
+            redis_server.stop()
+            try:
+                got = await stub.Get(cache_pb2.CacheGetRequest(key="both"), timeout=2)
+                assert got.hit and got.source == types_pb2.CACHE_SOURCE_DYNAMODB
+                await host.check_now()
+                status = await health.Check(health_pb2.HealthCheckRequest(service=""))
+                assert status.status == health_pb2.HealthCheckResponse.SERVING
+                stats = await stub.GetStats(cache_pb2.CacheStatsRequest())
+                assert stats.degraded and dict(stats.tiers_up) == {
+                    "redis": False,
+                    "dynamodb": True,
+                }
+                assert stats.tiers["dynamodb"].hits == 1 and stats.redis_used_memory_bytes == -1
+            finally:
+                redis_server.start()
+
+
+async def test_metrics_export_per_tier_counters(redis_url: str, aws_env: MotoServer) -> None:
+    settings = settings_for(redis_url, aws_env)
+    async with running(lambda: build(settings)) as host:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            stub = cache_pb2_grpc.CacheStub(channel)
+            await stub.Put(cache_pb2.CachePutRequest(key="m", entry=entry(95)))
+            await stub.Get(cache_pb2.CacheGetRequest(key="m"))
+            await stub.Get(cache_pb2.CacheGetRequest(key="absent"))
+        value = host.registry.get_sample_value
+        assert value("oppsuite_cache_lookups_total", {"tier": "redis", "result": "hit"}) == 1
+        assert value("oppsuite_cache_lookups_total", {"tier": "redis", "result": "miss"}) == 1
+        assert value("oppsuite_cache_lookups_total", {"tier": "dynamodb", "result": "miss"}) == 1
+        assert value("oppsuite_cache_writes_total", {"tier": "dynamodb"}) == 1
+        assert value("oppsuite_cache_tier_up", {"tier": "dynamodb"}) == 1
+        assert value("oppsuite_cache_compute_seconds_saved_total") == pytest.approx(2.5)
+        written = value("oppsuite_cache_bytes_total", {"tier": "redis", "op": "written"})
+        assert written is not None and written > 0

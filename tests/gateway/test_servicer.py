@@ -92,6 +92,8 @@ def gateway_settings(cache_port: int, analysis_port: int) -> GatewaySettings:
             "ANALYSIS_ADDRESS": f"127.0.0.1:{analysis_port}",
             "MONITOR_ADDRESS": "",
             "CACHE_TIMEOUT_MS": "200",
+            # These tests are about the cache service; the near cache has its own.
+            "NEAR_CACHE_TTL_MS": "0",
         }
     )
 

@@ -16,7 +16,9 @@ from tests.servicers import running
 
 @pytest.fixture
 async def monitor() -> AsyncIterator[monitor_pb2_grpc.MonitorStub]:
-    settings = Settings.from_env({"MONITOR_PORT": "0", "MONITOR_METRICS_PORT": "-1"})
+    settings = Settings.from_env(
+        {"MONITOR_PORT": "0", "MONITOR_METRICS_PORT": "-1", "REDIS_URL": ""}
+    )
     async with running(lambda: build(settings)) as host:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
             yield monitor_pb2_grpc.MonitorStub(channel)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import types_pb2 as oppsuite_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aoppsuite/v1/analysis.proto\x12\x0boppsuite.v1\x1a\x17oppsuite/v1/types.proto\"\x85\x01\n\x12RunAnalysisRequest\x12-\n\x0bopportunity\x18\x01 \x01(\x0b\x32\x18.oppsuite.v1.Opportunity\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.oppsuite.v1.AnalysisOptions\x12\x11\n\tclient_id\x18\x03 \x01(\t\"\xdb\x02\n\x13RunAnalysisResponse\x12\'\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\x15.oppsuite.v1.Analysis\x12&\n\x05steps\x18\x02 \x03(\x0b\x32\x17.oppsuite.v1.StepTiming\x12\x0b\n\x03sql\x18\x03 \x01(\t\x12\x11\n\trow_count\x18\x04 \x01(\x05\x12\x16\n\x0e\x61ws_call_count\x18\x05 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12Y\n\x16\x61ws_calls_by_operation\x18\x07 \x03(\x0b\x32\x39.oppsuite.v1.RunAnalysisResponse.AwsCallsByOperationEntry\x12\x12\n\ncompute_ms\x18\x08 \x01(\x01\x1a:\n\x18\x41wsCallsByOperationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"w\n\x10RunAnalysisEvent\x12&\n\x04step\x18\x01 \x01(\x0b\x32\x16.oppsuite.v1.StepEventH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .oppsuite.v1.RunAnalysisResponseH\x00\x42\x07\n\x05\x65vent\"\x11\n\x0f\x44\x65scribeRequest\"\xc7\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x16\n\x0equery_model_id\x18\x02 \x01(\t\x12\x19\n\x11\x61nalysis_model_id\x18\x03 \x01(\t\x12\x1c\n\x14query_prompt_version\x18\x04 \x01(\t\x12\x1f\n\x17\x61nalysis_prompt_version\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x07 \x01(\t2\xfb\x01\n\x0f\x41nalysisService\x12L\n\x07\x41nalyze\x12\x1f.oppsuite.v1.RunAnalysisRequest\x1a .oppsuite.v1.RunAnalysisResponse\x12Q\n\rAnalyzeStream\x12\x1f.oppsuite.v1.RunAnalysisRequest\x1a\x1d.oppsuite.v1.RunAnalysisEvent0\x01\x12G\n\x08\x44\x65scribe\x12\x1c.oppsuite.v1.DescribeRequest\x1a\x1d.oppsuite.v1.DescribeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aoppsuite/v1/analysis.proto\x12\x0boppsuite.v1\x1a\x17oppsuite/v1/types.proto\"\x85\x01\n\x12RunAnalysisRequest\x12-\n\x0bopportunity\x18\x01 \x01(\x0b\x32\x18.oppsuite.v1.Opportunity\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.oppsuite.v1.AnalysisOptions\x12\x11\n\tclient_id\x18\x03 \x01(\t\"\xf7\x03\n\x13RunAnalysisResponse\x12\'\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\x15.oppsuite.v1.Analysis\x12&\n\x05steps\x18\x02 \x03(\x0b\x32\x17.oppsuite.v1.StepTiming\x12\x0b\n\x03sql\x18\x03 \x01(\t\x12\x11\n\trow_count\x18\x04 \x01(\x05\x12\x16\n\x0e\x61ws_call_count\x18\x05 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12Y\n\x16\x61ws_calls_by_operation\x18\x07 \x03(\x0b\x32\x39.oppsuite.v1.RunAnalysisResponse.AwsCallsByOperationEntry\x12\x12\n\ncompute_ms\x18\x08 \x01(\x01\x12\x1c\n\x14\x62\x65\x64rock_input_tokens\x18\t \x01(\x04\x12\x1d\n\x15\x62\x65\x64rock_output_tokens\x18\n \x01(\x04\x12\x1c\n\x14\x61thena_bytes_scanned\x18\x0b \x01(\x04\x12\x18\n\x10lambda_billed_ms\x18\x0c \x01(\x01\x12\x0e\n\x06\x61ws_ms\x18\r \x01(\x01\x12\x15\n\rrows_analyzed\x18\x0e \x01(\x05\x1a:\n\x18\x41wsCallsByOperationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"w\n\x10RunAnalysisEvent\x12&\n\x04step\x18\x01 \x01(\x0b\x32\x16.oppsuite.v1.StepEventH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .oppsuite.v1.RunAnalysisResponseH\x00\x42\x07\n\x05\x65vent\"\x11\n\x0f\x44\x65scribeRequest\"\xc7\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x16\n\x0equery_model_id\x18\x02 \x01(\t\x12\x19\n\x11\x61nalysis_model_id\x18\x03 \x01(\t\x12\x1c\n\x14query_prompt_version\x18\x04 \x01(\t\x12\x1f\n\x17\x61nalysis_prompt_version\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x07 \x01(\t2\xfb\x01\n\x0f\x41nalysisService\x12L\n\x07\x41nalyze\x12\x1f.oppsuite.v1.RunAnalysisRequest\x1a .oppsuite.v1.RunAnalysisResponse\x12Q\n\rAnalyzeStream\x12\x1f.oppsuite.v1.RunAnalysisRequest\x1a\x1d.oppsuite.v1.RunAnalysisEvent0\x01\x12G\n\x08\x44\x65scribe\x12\x1c.oppsuite.v1.DescribeRequest\x1a\x1d.oppsuite.v1.DescribeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNANALYSISREQUEST']._serialized_start=69
   _globals['_RUNANALYSISREQUEST']._serialized_end=202
   _globals['_RUNANALYSISRESPONSE']._serialized_start=205
-  _globals['_RUNANALYSISRESPONSE']._serialized_end=552
-  _globals['_RUNANALYSISRESPONSE_AWSCALLSBYOPERATIONENTRY']._serialized_start=494
-  _globals['_RUNANALYSISRESPONSE_AWSCALLSBYOPERATIONENTRY']._serialized_end=552
-  _globals['_RUNANALYSISEVENT']._serialized_start=554
-  _globals['_RUNANALYSISEVENT']._serialized_end=673
-  _globals['_DESCRIBEREQUEST']._serialized_start=675
-  _globals['_DESCRIBEREQUEST']._serialized_end=692
-  _globals['_DESCRIBERESPONSE']._serialized_start=695
-  _globals['_DESCRIBERESPONSE']._serialized_end=894
-  _globals['_ANALYSISSERVICE']._serialized_start=897
-  _globals['_ANALYSISSERVICE']._serialized_end=1148
+  _globals['_RUNANALYSISRESPONSE']._serialized_end=708
+  _globals['_RUNANALYSISRESPONSE_AWSCALLSBYOPERATIONENTRY']._serialized_start=650
+  _globals['_RUNANALYSISRESPONSE_AWSCALLSBYOPERATIONENTRY']._serialized_end=708
+  _globals['_RUNANALYSISEVENT']._serialized_start=710
+  _globals['_RUNANALYSISEVENT']._serialized_end=829
+  _globals['_DESCRIBEREQUEST']._serialized_start=831
+  _globals['_DESCRIBEREQUEST']._serialized_end=848
+  _globals['_DESCRIBERESPONSE']._serialized_start=851
+  _globals['_DESCRIBERESPONSE']._serialized_end=1050
+  _globals['_ANALYSISSERVICE']._serialized_start=1053
+  _globals['_ANALYSISSERVICE']._serialized_end=1304
 # @@protoc_insertion_point(module_scope)

@@ -18,7 +18,7 @@ class RunAnalysisRequest(_message.Message):
     def __init__(self, opportunity: _Optional[_Union[_types_pb2.Opportunity, _Mapping]] = ..., options: _Optional[_Union[_types_pb2.AnalysisOptions, _Mapping]] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class RunAnalysisResponse(_message.Message):
-    __slots__ = ("analysis", "steps", "sql", "row_count", "aws_call_count", "cost_usd", "aws_calls_by_operation", "compute_ms")
+    __slots__ = ("analysis", "steps", "sql", "row_count", "aws_call_count", "cost_usd", "aws_calls_by_operation", "compute_ms", "bedrock_input_tokens", "bedrock_output_tokens", "athena_bytes_scanned", "lambda_billed_ms", "aws_ms", "rows_analyzed")
     class AwsCallsByOperationEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,12 @@ class RunAnalysisResponse(_message.Message):
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     AWS_CALLS_BY_OPERATION_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_MS_FIELD_NUMBER: _ClassVar[int]
+    BEDROCK_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BEDROCK_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ATHENA_BYTES_SCANNED_FIELD_NUMBER: _ClassVar[int]
+    LAMBDA_BILLED_MS_FIELD_NUMBER: _ClassVar[int]
+    AWS_MS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_ANALYZED_FIELD_NUMBER: _ClassVar[int]
     analysis: _types_pb2.Analysis
     steps: _containers.RepeatedCompositeFieldContainer[_types_pb2.StepTiming]
     sql: str
@@ -42,7 +48,13 @@ class RunAnalysisResponse(_message.Message):
     cost_usd: float
     aws_calls_by_operation: _containers.ScalarMap[str, int]
     compute_ms: float
-    def __init__(self, analysis: _Optional[_Union[_types_pb2.Analysis, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[_types_pb2.StepTiming, _Mapping]]] = ..., sql: _Optional[str] = ..., row_count: _Optional[int] = ..., aws_call_count: _Optional[int] = ..., cost_usd: _Optional[float] = ..., aws_calls_by_operation: _Optional[_Mapping[str, int]] = ..., compute_ms: _Optional[float] = ...) -> None: ...
+    bedrock_input_tokens: int
+    bedrock_output_tokens: int
+    athena_bytes_scanned: int
+    lambda_billed_ms: float
+    aws_ms: float
+    rows_analyzed: int
+    def __init__(self, analysis: _Optional[_Union[_types_pb2.Analysis, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[_types_pb2.StepTiming, _Mapping]]] = ..., sql: _Optional[str] = ..., row_count: _Optional[int] = ..., aws_call_count: _Optional[int] = ..., cost_usd: _Optional[float] = ..., aws_calls_by_operation: _Optional[_Mapping[str, int]] = ..., compute_ms: _Optional[float] = ..., bedrock_input_tokens: _Optional[int] = ..., bedrock_output_tokens: _Optional[int] = ..., athena_bytes_scanned: _Optional[int] = ..., lambda_billed_ms: _Optional[float] = ..., aws_ms: _Optional[float] = ..., rows_analyzed: _Optional[int] = ...) -> None: ...
 
 class RunAnalysisEvent(_message.Message):
     __slots__ = ("step", "result")

@@ -130,7 +130,7 @@ class TierStats(_message.Message):
     def __init__(self, hits: _Optional[int] = ..., misses: _Optional[int] = ..., errors: _Optional[int] = ..., writes: _Optional[int] = ..., expired_filtered: _Optional[int] = ..., promotions: _Optional[int] = ..., bytes_read: _Optional[int] = ..., bytes_written: _Optional[int] = ...) -> None: ...
 
 class CacheStats(_message.Message):
-    __slots__ = ("tiers", "entries", "redis_used_memory_bytes", "compute_seconds_saved_total", "degraded", "lease_waits", "early_refreshes", "l2_write_queue_depth", "l2_writes_dropped")
+    __slots__ = ("tiers", "entries", "redis_used_memory_bytes", "compute_seconds_saved_total", "degraded", "lease_waits", "early_refreshes", "l2_write_queue_depth", "l2_writes_dropped", "tiers_up", "l2_writes_flushed")
     class TiersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,13 @@ class CacheStats(_message.Message):
         key: str
         value: TierStats
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TierStats, _Mapping]] = ...) -> None: ...
+    class TiersUpEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
     TIERS_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     REDIS_USED_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +154,8 @@ class CacheStats(_message.Message):
     EARLY_REFRESHES_FIELD_NUMBER: _ClassVar[int]
     L2_WRITE_QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     L2_WRITES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    TIERS_UP_FIELD_NUMBER: _ClassVar[int]
+    L2_WRITES_FLUSHED_FIELD_NUMBER: _ClassVar[int]
     tiers: _containers.MessageMap[str, TierStats]
     entries: int
     redis_used_memory_bytes: int
@@ -156,33 +165,39 @@ class CacheStats(_message.Message):
     early_refreshes: int
     l2_write_queue_depth: int
     l2_writes_dropped: int
-    def __init__(self, tiers: _Optional[_Mapping[str, TierStats]] = ..., entries: _Optional[int] = ..., redis_used_memory_bytes: _Optional[int] = ..., compute_seconds_saved_total: _Optional[float] = ..., degraded: _Optional[bool] = ..., lease_waits: _Optional[int] = ..., early_refreshes: _Optional[int] = ..., l2_write_queue_depth: _Optional[int] = ..., l2_writes_dropped: _Optional[int] = ...) -> None: ...
+    tiers_up: _containers.ScalarMap[str, bool]
+    l2_writes_flushed: int
+    def __init__(self, tiers: _Optional[_Mapping[str, TierStats]] = ..., entries: _Optional[int] = ..., redis_used_memory_bytes: _Optional[int] = ..., compute_seconds_saved_total: _Optional[float] = ..., degraded: _Optional[bool] = ..., lease_waits: _Optional[int] = ..., early_refreshes: _Optional[int] = ..., l2_write_queue_depth: _Optional[int] = ..., l2_writes_dropped: _Optional[int] = ..., tiers_up: _Optional[_Mapping[str, bool]] = ..., l2_writes_flushed: _Optional[int] = ...) -> None: ...
 
 class CacheLeaseRequest(_message.Message):
-    __slots__ = ("key", "ttl_ms", "holder", "token")
+    __slots__ = ("key", "ttl_ms", "holder", "token", "refresh")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TTL_MS_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
     key: str
     ttl_ms: int
     holder: str
     token: str
-    def __init__(self, key: _Optional[str] = ..., ttl_ms: _Optional[int] = ..., holder: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+    refresh: bool
+    def __init__(self, key: _Optional[str] = ..., ttl_ms: _Optional[int] = ..., holder: _Optional[str] = ..., token: _Optional[str] = ..., refresh: _Optional[bool] = ...) -> None: ...
 
 class CacheLeaseResponse(_message.Message):
-    __slots__ = ("granted", "token", "ttl_ms", "holder", "remaining_ms")
+    __slots__ = ("granted", "token", "ttl_ms", "holder", "remaining_ms", "entry_exists")
     GRANTED_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     TTL_MS_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
     REMAINING_MS_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_EXISTS_FIELD_NUMBER: _ClassVar[int]
     granted: bool
     token: str
     ttl_ms: int
     holder: str
     remaining_ms: int
-    def __init__(self, granted: _Optional[bool] = ..., token: _Optional[str] = ..., ttl_ms: _Optional[int] = ..., holder: _Optional[str] = ..., remaining_ms: _Optional[int] = ...) -> None: ...
+    entry_exists: bool
+    def __init__(self, granted: _Optional[bool] = ..., token: _Optional[str] = ..., ttl_ms: _Optional[int] = ..., holder: _Optional[str] = ..., remaining_ms: _Optional[int] = ..., entry_exists: _Optional[bool] = ...) -> None: ...
 
 class CacheReleaseRequest(_message.Message):
     __slots__ = ("key", "token")

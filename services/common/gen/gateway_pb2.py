@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import types_pb2 as oppsuite_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19oppsuite/v1/gateway.proto\x12\x0boppsuite.v1\x1a\x17oppsuite/v1/types.proto\"n\n\x0e\x41nalyzeRequest\x12-\n\x0bopportunity\x18\x01 \x01(\x0b\x32\x18.oppsuite.v1.Opportunity\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.oppsuite.v1.AnalysisOptions\"\x80\x02\n\x0cResponseMeta\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12.\n\x0c\x63\x61\x63he_source\x18\x02 \x01(\x0e\x32\x18.oppsuite.v1.CacheSource\x12&\n\x05steps\x18\x03 \x03(\x0b\x32\x17.oppsuite.v1.StepTiming\x12\x15\n\rqueue_wait_ms\x18\x04 \x01(\x01\x12\x10\n\x08total_ms\x18\x05 \x01(\x01\x12\x0b\n\x03sql\x18\x06 \x01(\t\x12\x11\n\trow_count\x18\x07 \x01(\x05\x12\x11\n\tcache_key\x18\x08 \x01(\t\x12\x16\n\x0e\x61ws_call_count\x18\t \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\n \x01(\x01\"c\n\x0f\x41nalyzeResponse\x12\'\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\x15.oppsuite.v1.Analysis\x12\'\n\x04meta\x18\x02 \x01(\x0b\x32\x19.oppsuite.v1.ResponseMeta\"\x1f\n\x0bQueuedEvent\x12\x10\n\x08position\x18\x01 \x01(\r\"\x9b\x01\n\x0c\x41nalyzeEvent\x12*\n\x06queued\x18\x01 \x01(\x0b\x32\x18.oppsuite.v1.QueuedEventH\x00\x12&\n\x04step\x18\x02 \x01(\x0b\x32\x16.oppsuite.v1.StepEventH\x00\x12.\n\x06result\x18\x03 \x01(\x0b\x32\x1c.oppsuite.v1.AnalyzeResponseH\x00\x42\x07\n\x05\x65vent2\xf0\x01\n\x07Gateway\x12\x44\n\x07\x41nalyze\x12\x1b.oppsuite.v1.AnalyzeRequest\x1a\x1c.oppsuite.v1.AnalyzeResponse\x12I\n\rAnalyzeStream\x12\x1b.oppsuite.v1.AnalyzeRequest\x1a\x19.oppsuite.v1.AnalyzeEvent0\x01\x12T\n\x0eGetPerformance\x12\".oppsuite.v1.GetPerformanceRequest\x1a\x1e.oppsuite.v1.PerformanceReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19oppsuite/v1/gateway.proto\x12\x0boppsuite.v1\x1a\x17oppsuite/v1/types.proto\"n\n\x0e\x41nalyzeRequest\x12-\n\x0bopportunity\x18\x01 \x01(\x0b\x32\x18.oppsuite.v1.Opportunity\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.oppsuite.v1.AnalysisOptions\"\x80\x02\n\x0cResponseMeta\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12.\n\x0c\x63\x61\x63he_source\x18\x02 \x01(\x0e\x32\x18.oppsuite.v1.CacheSource\x12&\n\x05steps\x18\x03 \x03(\x0b\x32\x17.oppsuite.v1.StepTiming\x12\x15\n\rqueue_wait_ms\x18\x04 \x01(\x01\x12\x10\n\x08total_ms\x18\x05 \x01(\x01\x12\x0b\n\x03sql\x18\x06 \x01(\t\x12\x11\n\trow_count\x18\x07 \x01(\x05\x12\x11\n\tcache_key\x18\x08 \x01(\t\x12\x16\n\x0e\x61ws_call_count\x18\t \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\n \x01(\x01\"c\n\x0f\x41nalyzeResponse\x12\'\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\x15.oppsuite.v1.Analysis\x12\'\n\x04meta\x18\x02 \x01(\x0b\x32\x19.oppsuite.v1.ResponseMeta\"9\n\x0bQueuedEvent\x12\x10\n\x08position\x18\x01 \x01(\r\x12\x18\n\x10\x65xpected_wait_ms\x18\x02 \x01(\x01\"\x9b\x01\n\x0c\x41nalyzeEvent\x12*\n\x06queued\x18\x01 \x01(\x0b\x32\x18.oppsuite.v1.QueuedEventH\x00\x12&\n\x04step\x18\x02 \x01(\x0b\x32\x16.oppsuite.v1.StepEventH\x00\x12.\n\x06result\x18\x03 \x01(\x0b\x32\x1c.oppsuite.v1.AnalyzeResponseH\x00\x42\x07\n\x05\x65vent2\xf0\x01\n\x07Gateway\x12\x44\n\x07\x41nalyze\x12\x1b.oppsuite.v1.AnalyzeRequest\x1a\x1c.oppsuite.v1.AnalyzeResponse\x12I\n\rAnalyzeStream\x12\x1b.oppsuite.v1.AnalyzeRequest\x1a\x19.oppsuite.v1.AnalyzeEvent0\x01\x12T\n\x0eGetPerformance\x12\".oppsuite.v1.GetPerformanceRequest\x1a\x1e.oppsuite.v1.PerformanceReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,9 +39,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYZERESPONSE']._serialized_start=438
   _globals['_ANALYZERESPONSE']._serialized_end=537
   _globals['_QUEUEDEVENT']._serialized_start=539
-  _globals['_QUEUEDEVENT']._serialized_end=570
-  _globals['_ANALYZEEVENT']._serialized_start=573
-  _globals['_ANALYZEEVENT']._serialized_end=728
-  _globals['_GATEWAY']._serialized_start=731
-  _globals['_GATEWAY']._serialized_end=971
+  _globals['_QUEUEDEVENT']._serialized_end=596
+  _globals['_ANALYZEEVENT']._serialized_start=599
+  _globals['_ANALYZEEVENT']._serialized_end=754
+  _globals['_GATEWAY']._serialized_start=757
+  _globals['_GATEWAY']._serialized_end=997
 # @@protoc_insertion_point(module_scope)

@@ -48,10 +48,12 @@ class AnalyzeResponse(_message.Message):
     def __init__(self, analysis: _Optional[_Union[_types_pb2.Analysis, _Mapping]] = ..., meta: _Optional[_Union[ResponseMeta, _Mapping]] = ...) -> None: ...
 
 class QueuedEvent(_message.Message):
-    __slots__ = ("position",)
+    __slots__ = ("position", "expected_wait_ms")
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     position: int
-    def __init__(self, position: _Optional[int] = ...) -> None: ...
+    expected_wait_ms: float
+    def __init__(self, position: _Optional[int] = ..., expected_wait_ms: _Optional[float] = ...) -> None: ...
 
 class AnalyzeEvent(_message.Message):
     __slots__ = ("queued", "step", "result")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import types_pb2 as oppsuite_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19oppsuite/v1/monitor.proto\x12\x0boppsuite.v1\x1a\x17oppsuite/v1/types.proto\"\xae\x02\n\x0eHistogramDelta\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x37\n\x06labels\x18\x02 \x03(\x0b\x32\'.oppsuite.v1.HistogramDelta.LabelsEntry\x12\x39\n\x07\x62uckets\x18\x03 \x03(\x0b\x32(.oppsuite.v1.HistogramDelta.BucketsEntry\x12\x12\n\nzero_count\x18\x04 \x01(\x04\x12\x0b\n\x03sum\x18\x05 \x01(\x01\x12\r\n\x05\x63ount\x18\x06 \x01(\x04\x12\x0b\n\x03max\x18\x07 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x42ucketsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x11\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x91\x01\n\x0c\x43ounterDelta\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x35\n\x06labels\x18\x02 \x03(\x0b\x32%.oppsuite.v1.CounterDelta.LabelsEntry\x12\r\n\x05value\x18\x03 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8d\x01\n\nGaugeValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x06labels\x18\x02 \x03(\x0b\x32#.oppsuite.v1.GaugeValue.LabelsEntry\x12\r\n\x05value\x18\x03 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xce\x01\n\x0cMetricReport\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12\x14\n\x0csent_at_unix\x18\x03 \x01(\x01\x12/\n\nhistograms\x18\x04 \x03(\x0b\x32\x1b.oppsuite.v1.HistogramDelta\x12+\n\x08\x63ounters\x18\x05 \x03(\x0b\x32\x19.oppsuite.v1.CounterDelta\x12\'\n\x06gauges\x18\x06 \x03(\x0b\x32\x17.oppsuite.v1.GaugeValue\"\x1d\n\tReportAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x32\x9e\x01\n\x07Monitor\x12=\n\x06Report\x12\x19.oppsuite.v1.MetricReport\x1a\x16.oppsuite.v1.ReportAck(\x01\x12T\n\x0eGetPerformance\x12\".oppsuite.v1.GetPerformanceRequest\x1a\x1e.oppsuite.v1.PerformanceReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19oppsuite/v1/monitor.proto\x12\x0boppsuite.v1\x1a\x17oppsuite/v1/types.proto\"\xae\x02\n\x0eHistogramDelta\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x37\n\x06labels\x18\x02 \x03(\x0b\x32\'.oppsuite.v1.HistogramDelta.LabelsEntry\x12\x39\n\x07\x62uckets\x18\x03 \x03(\x0b\x32(.oppsuite.v1.HistogramDelta.BucketsEntry\x12\x12\n\nzero_count\x18\x04 \x01(\x04\x12\x0b\n\x03sum\x18\x05 \x01(\x01\x12\r\n\x05\x63ount\x18\x06 \x01(\x04\x12\x0b\n\x03max\x18\x07 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x42ucketsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x11\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x91\x01\n\x0c\x43ounterDelta\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x35\n\x06labels\x18\x02 \x03(\x0b\x32%.oppsuite.v1.CounterDelta.LabelsEntry\x12\r\n\x05value\x18\x03 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8d\x01\n\nGaugeValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x06labels\x18\x02 \x03(\x0b\x32#.oppsuite.v1.GaugeValue.LabelsEntry\x12\r\n\x05value\x18\x03 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xce\x01\n\x0cMetricReport\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12\x14\n\x0csent_at_unix\x18\x03 \x01(\x01\x12/\n\nhistograms\x18\x04 \x03(\x0b\x32\x1b.oppsuite.v1.HistogramDelta\x12+\n\x08\x63ounters\x18\x05 \x03(\x0b\x32\x19.oppsuite.v1.CounterDelta\x12\'\n\x06gauges\x18\x06 \x03(\x0b\x32\x17.oppsuite.v1.GaugeValue\"\x1d\n\tReportAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\"\xb9\x03\n\x05\x41lert\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x08severity\x18\x03 \x01(\x0e\x32\x15.oppsuite.v1.Severity\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.oppsuite.v1.AlertState\x12\r\n\x05group\x18\x05 \x01(\t\x12.\n\x06labels\x18\x06 \x03(\x0b\x32\x1e.oppsuite.v1.Alert.LabelsEntry\x12\r\n\x05value\x18\x07 \x01(\x01\x12\x11\n\tthreshold\x18\x08 \x01(\x01\x12\x12\n\ncomparison\x18\t \x01(\t\x12\x19\n\x11\x61\x63tive_since_unix\x18\n \x01(\x01\x12\x19\n\x11\x66iring_since_unix\x18\x0b \x01(\x01\x12\x18\n\x10resolved_at_unix\x18\x0c \x01(\x01\x12\x0f\n\x07summary\x18\r \x01(\t\x12\x0f\n\x07look_at\x18\x0e \x01(\t\x12\x13\n\x0bsilenced_by\x18\x0f \x03(\t\x12\x11\n\tinhibited\x18\x10 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\x11ListAlertsRequest\x12\x18\n\x10include_resolved\x18\x01 \x01(\x08\"`\n\x12ListAlertsResponse\x12\"\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x12.oppsuite.v1.Alert\x12&\n\x08silences\x18\x02 \x03(\x0b\x32\x14.oppsuite.v1.Silence\"*\n\x12WatchAlertsRequest\x12\x14\n\x0csend_current\x18\x01 \x01(\x08\"k\n\nAlertEvent\x12!\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x12.oppsuite.v1.Alert\x12)\n\x08previous\x18\x02 \x01(\x0e\x32\x17.oppsuite.v1.AlertState\x12\x0f\n\x07\x61t_unix\x18\x03 \x01(\x01\"5\n\x07Matcher\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\r\n\x05regex\x18\x03 \x01(\x08\"\x8b\x01\n\x07Silence\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x08matchers\x18\x02 \x03(\x0b\x32\x14.oppsuite.v1.Matcher\x12\x16\n\x0estarts_at_unix\x18\x03 \x01(\x01\x12\x14\n\x0c\x65nds_at_unix\x18\x04 \x01(\x01\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x8e\x01\n\x14\x43reateSilenceRequest\x12&\n\x08matchers\x18\x01 \x03(\x0b\x32\x14.oppsuite.v1.Matcher\x12\x14\n\x0c\x65nds_at_unix\x18\x02 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\"\n\x14\x44\x65leteSilenceRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x10\n\x0eGetCostRequest\"\xb4\x05\n\nCostReport\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x15\n\rtotal_usd_day\x18\x03 \x01(\x01\x12\x17\n\x0ftotal_usd_month\x18\x04 \x01(\x01\x12\x46\n\x11\x62y_client_usd_day\x18\x05 \x03(\x0b\x32+.oppsuite.v1.CostReport.ByClientUsdDayEntry\x12J\n\x13\x62y_client_usd_month\x18\x06 \x03(\x0b\x32-.oppsuite.v1.CostReport.ByClientUsdMonthEntry\x12\x18\n\x10\x64\x61ily_budget_usd\x18\x07 \x01(\x01\x12\x1a\n\x12monthly_budget_usd\x18\x08 \x01(\x01\x12\x19\n\x11\x64\x61ily_budget_used\x18\t \x01(\x01\x12\x1b\n\x13monthly_budget_used\x18\n \x01(\x01\x12\x17\n\x0f\x61voided_usd_day\x18\x0b \x01(\x01\x12\x19\n\x11\x61voided_usd_month\x18\x0c \x01(\x01\x12Y\n\x1b\x61voided_by_source_usd_month\x18\r \x03(\x0b\x32\x34.oppsuite.v1.CostReport.AvoidedBySourceUsdMonthEntry\x12\x19\n\x11generated_at_unix\x18\x0e \x01(\x01\x1a\x35\n\x13\x42yClientUsdDayEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x37\n\x15\x42yClientUsdMonthEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a>\n\x1c\x41voidedBySourceUsdMonthEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*t\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_STATE_PENDING\x10\x01\x12\x16\n\x12\x41LERT_STATE_FIRING\x10\x02\x12\x18\n\x14\x41LERT_STATE_RESOLVED\x10\x03*Q\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x14\n\x10SEVERITY_WARNING\x10\x01\x12\x15\n\x11SEVERITY_CRITICAL\x10\x02\x32\x8d\x04\n\x07Monitor\x12=\n\x06Report\x12\x19.oppsuite.v1.MetricReport\x1a\x16.oppsuite.v1.ReportAck(\x01\x12T\n\x0eGetPerformance\x12\".oppsuite.v1.GetPerformanceRequest\x1a\x1e.oppsuite.v1.PerformanceReport\x12M\n\nListAlerts\x12\x1e.oppsuite.v1.ListAlertsRequest\x1a\x1f.oppsuite.v1.ListAlertsResponse\x12I\n\x0bWatchAlerts\x12\x1f.oppsuite.v1.WatchAlertsRequest\x1a\x17.oppsuite.v1.AlertEvent0\x01\x12H\n\rCreateSilence\x12!.oppsuite.v1.CreateSilenceRequest\x1a\x14.oppsuite.v1.Silence\x12H\n\rDeleteSilence\x12!.oppsuite.v1.DeleteSilenceRequest\x1a\x14.oppsuite.v1.Silence\x12?\n\x07GetCost\x12\x1b.oppsuite.v1.GetCostRequest\x1a\x17.oppsuite.v1.CostReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COUNTERDELTA_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_GAUGEVALUE_LABELSENTRY']._loaded_options = None
   _globals['_GAUGEVALUE_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_ALERT_LABELSENTRY']._loaded_options = None
+  _globals['_ALERT_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_COSTREPORT_BYCLIENTUSDDAYENTRY']._loaded_options = None
+  _globals['_COSTREPORT_BYCLIENTUSDDAYENTRY']._serialized_options = b'8\001'
+  _globals['_COSTREPORT_BYCLIENTUSDMONTHENTRY']._loaded_options = None
+  _globals['_COSTREPORT_BYCLIENTUSDMONTHENTRY']._serialized_options = b'8\001'
+  _globals['_COSTREPORT_AVOIDEDBYSOURCEUSDMONTHENTRY']._loaded_options = None
+  _globals['_COSTREPORT_AVOIDEDBYSOURCEUSDMONTHENTRY']._serialized_options = b'8\001'
+  _globals['_ALERTSTATE']._serialized_start=2737
+  _globals['_ALERTSTATE']._serialized_end=2853
+  _globals['_SEVERITY']._serialized_start=2855
+  _globals['_SEVERITY']._serialized_end=2936
   _globals['_HISTOGRAMDELTA']._serialized_start=68
   _globals['_HISTOGRAMDELTA']._serialized_end=370
   _globals['_HISTOGRAMDELTA_LABELSENTRY']._serialized_start=277
@@ -58,6 +70,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METRICREPORT']._serialized_end=871
   _globals['_REPORTACK']._serialized_start=873
   _globals['_REPORTACK']._serialized_end=902
-  _globals['_MONITOR']._serialized_start=905
-  _globals['_MONITOR']._serialized_end=1063
+  _globals['_ALERT']._serialized_start=905
+  _globals['_ALERT']._serialized_end=1346
+  _globals['_ALERT_LABELSENTRY']._serialized_start=277
+  _globals['_ALERT_LABELSENTRY']._serialized_end=322
+  _globals['_LISTALERTSREQUEST']._serialized_start=1348
+  _globals['_LISTALERTSREQUEST']._serialized_end=1393
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1395
+  _globals['_LISTALERTSRESPONSE']._serialized_end=1491
+  _globals['_WATCHALERTSREQUEST']._serialized_start=1493
+  _globals['_WATCHALERTSREQUEST']._serialized_end=1535
+  _globals['_ALERTEVENT']._serialized_start=1537
+  _globals['_ALERTEVENT']._serialized_end=1644
+  _globals['_MATCHER']._serialized_start=1646
+  _globals['_MATCHER']._serialized_end=1699
+  _globals['_SILENCE']._serialized_start=1702
+  _globals['_SILENCE']._serialized_end=1841
+  _globals['_CREATESILENCEREQUEST']._serialized_start=1844
+  _globals['_CREATESILENCEREQUEST']._serialized_end=1986
+  _globals['_DELETESILENCEREQUEST']._serialized_start=1988
+  _globals['_DELETESILENCEREQUEST']._serialized_end=2022
+  _globals['_GETCOSTREQUEST']._serialized_start=2024
+  _globals['_GETCOSTREQUEST']._serialized_end=2040
+  _globals['_COSTREPORT']._serialized_start=2043
+  _globals['_COSTREPORT']._serialized_end=2735
+  _globals['_COSTREPORT_BYCLIENTUSDDAYENTRY']._serialized_start=2561
+  _globals['_COSTREPORT_BYCLIENTUSDDAYENTRY']._serialized_end=2614
+  _globals['_COSTREPORT_BYCLIENTUSDMONTHENTRY']._serialized_start=2616
+  _globals['_COSTREPORT_BYCLIENTUSDMONTHENTRY']._serialized_end=2671
+  _globals['_COSTREPORT_AVOIDEDBYSOURCEUSDMONTHENTRY']._serialized_start=2673
+  _globals['_COSTREPORT_AVOIDEDBYSOURCEUSDMONTHENTRY']._serialized_end=2735
+  _globals['_MONITOR']._serialized_start=2939
+  _globals['_MONITOR']._serialized_end=3464
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,31 @@ class MonitorStub:
                 request_serializer=oppsuite_dot_v1_dot_types__pb2.GetPerformanceRequest.SerializeToString,
                 response_deserializer=oppsuite_dot_v1_dot_types__pb2.PerformanceReport.FromString,
                 _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/oppsuite.v1.Monitor/ListAlerts',
+                request_serializer=oppsuite_dot_v1_dot_monitor__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_monitor__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/oppsuite.v1.Monitor/WatchAlerts',
+                request_serializer=oppsuite_dot_v1_dot_monitor__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_monitor__pb2.AlertEvent.FromString,
+                _registered_method=True)
+        self.CreateSilence = channel.unary_unary(
+                '/oppsuite.v1.Monitor/CreateSilence',
+                request_serializer=oppsuite_dot_v1_dot_monitor__pb2.CreateSilenceRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_monitor__pb2.Silence.FromString,
+                _registered_method=True)
+        self.DeleteSilence = channel.unary_unary(
+                '/oppsuite.v1.Monitor/DeleteSilence',
+                request_serializer=oppsuite_dot_v1_dot_monitor__pb2.DeleteSilenceRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_monitor__pb2.Silence.FromString,
+                _registered_method=True)
+        self.GetCost = channel.unary_unary(
+                '/oppsuite.v1.Monitor/GetCost',
+                request_serializer=oppsuite_dot_v1_dot_monitor__pb2.GetCostRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_monitor__pb2.CostReport.FromString,
+                _registered_method=True)
 
 
 class MonitorServicer:
@@ -65,6 +90,39 @@ class MonitorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlerts(self, request, context):
+        """Alerts now: pending, firing, and recently resolved ones, with silence/inhibition flags.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAlerts(self, request, context):
+        """Every state change of an alert, as it happens (optionally the current alerts first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSilence(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSilence(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCost(self, request, context):
+        """Spend per client and in total against the daily and monthly budgets, and the cost avoided.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +135,31 @@ def add_MonitorServicer_to_server(servicer, server):
                     servicer.GetPerformance,
                     request_deserializer=oppsuite_dot_v1_dot_types__pb2.GetPerformanceRequest.FromString,
                     response_serializer=oppsuite_dot_v1_dot_types__pb2.PerformanceReport.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=oppsuite_dot_v1_dot_monitor__pb2.ListAlertsRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_monitor__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=oppsuite_dot_v1_dot_monitor__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_monitor__pb2.AlertEvent.SerializeToString,
+            ),
+            'CreateSilence': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSilence,
+                    request_deserializer=oppsuite_dot_v1_dot_monitor__pb2.CreateSilenceRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_monitor__pb2.Silence.SerializeToString,
+            ),
+            'DeleteSilence': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSilence,
+                    request_deserializer=oppsuite_dot_v1_dot_monitor__pb2.DeleteSilenceRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_monitor__pb2.Silence.SerializeToString,
+            ),
+            'GetCost': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCost,
+                    request_deserializer=oppsuite_dot_v1_dot_monitor__pb2.GetCostRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_monitor__pb2.CostReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +217,141 @@ class Monitor:
             '/oppsuite.v1.Monitor/GetPerformance',
             oppsuite_dot_v1_dot_types__pb2.GetPerformanceRequest.SerializeToString,
             oppsuite_dot_v1_dot_types__pb2.PerformanceReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Monitor/ListAlerts',
+            oppsuite_dot_v1_dot_monitor__pb2.ListAlertsRequest.SerializeToString,
+            oppsuite_dot_v1_dot_monitor__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/oppsuite.v1.Monitor/WatchAlerts',
+            oppsuite_dot_v1_dot_monitor__pb2.WatchAlertsRequest.SerializeToString,
+            oppsuite_dot_v1_dot_monitor__pb2.AlertEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSilence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Monitor/CreateSilence',
+            oppsuite_dot_v1_dot_monitor__pb2.CreateSilenceRequest.SerializeToString,
+            oppsuite_dot_v1_dot_monitor__pb2.Silence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSilence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Monitor/DeleteSilence',
+            oppsuite_dot_v1_dot_monitor__pb2.DeleteSilenceRequest.SerializeToString,
+            oppsuite_dot_v1_dot_monitor__pb2.Silence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Monitor/GetCost',
+            oppsuite_dot_v1_dot_monitor__pb2.GetCostRequest.SerializeToString,
+            oppsuite_dot_v1_dot_monitor__pb2.CostReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,235 @@
+"""AWS provider throughput and latency, client pooling on vs off.
+
+    .venv/bin/python -m benchmarks.analysis_pools [--converse-ms 50] [--athena-ms 20]
+        [--levels 1,10,100] [--analyses 200] [--sql realistic|short]
+
+Runs the real aws provider and Workflow in-process against moto in server mode
+(Athena; each Athena call also waits a fixed ``--athena-ms`` in the client wrapper,
+standing in for network distance) and the local Converse endpoint answering after
+``--converse-ms``. For each concurrency level and pooling on/off it prints analyses/s,
+P50/P99 of the workflow time, P50/P99 of the service overhead (workflow time minus
+the time inside AWS calls and waiting for a pool slot), P99 of the pool wait, AWS
+calls per analysis and failed analyses. The Converse endpoint runs in its own
+process so it does not share the measured process's GIL. Pool sizes are the
+defaults unless overridden by the usual environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from prometheus_client import CollectorRegistry
+
+from services.analysis.aws_provider import AwsProvider
+from services.analysis.config import Settings
+from services.analysis.metrics import AnalysisMetrics
+from services.analysis.provider import CallAccounting
+from services.analysis.querygen import generate_sql
+from services.analysis.workflow import Thresholds, Workflow
+from services.common.domain import Opportunity, Options
+from services.common.telemetry import Telemetry
+from tests.analysis.awsfixtures import ANALYSIS_MODEL, QUERY_MODEL
+from tests.conftest import MotoServer
+
+OPPORTUNITY = Opportunity(
+    customer_name="Acme Retail",
+    region="United States",
+    close_date="2026-03-31",
+    opportunity_name="Data platform migration",
+    description="Move the on-premises data warehouse and ETL to AWS",
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+class Delayed:
+    """A real boto3 client whose every call first waits a fixed time (network distance)."""
+
+    def __init__(self, client: Any, delay_s: float) -> None:
+        self._client = client
+        self._delay_s = delay_s
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name in ("meta", "close") or not callable(attribute):
+            return attribute
+
+        def call(**params: Any) -> Any:
+            time.sleep(self._delay_s)
+            return attribute(**params)
+
+        return call
+
+
+def seed_rows(endpoint: str, count: int) -> None:
+    header = ["customer_name", "industry", "close_date", "annual_run_rate_usd", "relevance_score"]
+    rows = [[f"Customer {i}", "Retail", "1700000000", "250000", "5"] for i in range(20)]
+    result = {
+        "rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in [header, *rows]],
+        "column_info": [{"Name": c, "Type": "varchar"} for c in header],
+    }
+    body = json.dumps({"results": [result] * count}).encode()
+    request = urllib.request.Request(
+        endpoint + "/moto-api/static/athena/query-results",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+async def run_level(
+    settings: Settings, athena_s: float, concurrency: int, analyses: int
+) -> dict[str, float]:
+    def make(service: str, config: Config) -> Any:
+        client = boto3.session.Session().client(service, config=config)
+        return Delayed(client, athena_s) if service == "athena" else client
+
+    metrics = AnalysisMetrics(CollectorRegistry(), Telemetry())
+    provider = AwsProvider.create(
+        settings.aws,
+        table=settings.athena_table,
+        database=settings.athena_database,
+        observer=metrics,
+        rng=random.Random(1),
+        make_client=make,
+    )
+    workflow = Workflow(provider, Thresholds(), allowed_table="parquet", database="catapult_db_p")
+    totals: list[float] = []
+    overheads: list[float] = []
+    waits: list[float] = []
+    calls: list[int] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            accounting = CallAccounting()
+            result = await workflow.run(
+                OPPORTUNITY, Options(), deadline_s=180, accounting=accounting
+            )
+            totals.append(result.compute_ms)
+            overheads.append(result.compute_ms - accounting.aws_ms - accounting.pool_wait_ms)
+            waits.append(accounting.pool_wait_ms)
+            calls.append(accounting.total_calls)
+
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(one() for _ in range(analyses)), return_exceptions=True)
+    elapsed = time.perf_counter() - started
+    await provider.aclose()
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if not totals:
+        raise RuntimeError(f"every analysis failed, first: {failed[0]!r}")
+    return {
+        "failed": len(failed),
+        "wait_p99": percentile(waits, 0.99),
+        "rate": len(totals) / elapsed,
+        "p50": percentile(totals, 0.5),
+        "p99": percentile(totals, 0.99),
+        "overhead_p50": percentile(overheads, 0.5),
+        "overhead_p99": percentile(overheads, 0.99),
+        "calls": statistics.fmean(calls),
+    }
+
+
+async def measure(args: argparse.Namespace, moto: MotoServer, converse_endpoint: str) -> None:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": converse_endpoint,
+            "AWS_ENDPOINT_URL_ATHENA": moto.endpoint,
+        }
+    )
+    print(
+        f"converse {args.converse_ms} ms/call, athena +{args.athena_ms} ms/call "
+        f"(moto), {args.analyses} analyses per row, {args.sql} SQL"
+    )
+    print(
+        f"{'pooling':<8}{'conc':>5}{'an/s':>9}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'ovh p50':>10}{'ovh p99':>10}{'wait p99':>10}{'calls':>7}{'failed':>8}"
+    )
+    for concurrency in args.levels:
+        for pooling in ("true", "false"):
+            env = {**os.environ, "RESOURCE_POOLING_ENABLED": pooling}
+            env.update(
+                ATHENA_POLL_INITIAL_SECONDS="0.01",
+                ATHENA_OUTPUT_LOCATION="s3://b/p/",
+                BEDROCK_QUERY_MODEL_ID=QUERY_MODEL,
+                BEDROCK_ANALYSIS_MODEL_ID=ANALYSIS_MODEL,
+            )
+            settings = Settings.from_env(env)
+            count = args.analyses if concurrency > 1 else max(20, args.analyses // 5)
+            seed_rows(moto.endpoint, count)
+            figures = await run_level(settings, args.athena_ms / 1000, concurrency, count)
+            print(
+                f"{'on' if pooling == 'true' else 'off':<8}{concurrency:>5}"
+                f"{figures['rate']:>9.1f}{figures['p50']:>10.1f}{figures['p99']:>10.1f}"
+                f"{figures['overhead_p50']:>10.2f}{figures['overhead_p99']:>10.2f}"
+                f"{figures['wait_p99']:>10.1f}{figures['calls']:>7.1f}"
+                f"{figures['failed']:>8.0f}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--converse-ms", type=float, default=50.0)
+    parser.add_argument("--athena-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10, 100]
+    )
+    parser.add_argument("--analyses", type=int, default=200)
+    parser.add_argument(
+        "--sql",
+        choices=("short", "realistic"),
+        default="realistic",
+        help="SQL the fake query model answers: a one-line SELECT or the ~2 KB scoring query",
+    )
+    args = parser.parse_args()
+    moto = MotoServer()
+    moto.start()
+    with tempfile.TemporaryDirectory() as scratch:
+        port_file = Path(scratch) / "port"
+        command = [sys.executable, "-m", "tests.analysis.fake_bedrock"]
+        command += ["--latency-ms", str(args.converse_ms), "--port-file", str(port_file)]
+        if args.sql == "realistic":
+            # The shape a model writes: weighted LIKE scoring over many columns (~2 KB).
+            sql_file = Path(scratch) / "query.sql"
+            sql_file.write_text(generate_sql(OPPORTUNITY, 200, table="parquet"), encoding="utf-8")
+            command += ["--sql-file", str(sql_file)]
+        converse = subprocess.Popen(command)
+        try:
+            deadline = time.monotonic() + 30
+            while not (port_file.exists() and port_file.read_text()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Converse endpoint did not start")
+                time.sleep(0.05)
+            endpoint = f"http://127.0.0.1:{port_file.read_text()}"
+            asyncio.run(measure(args, moto, endpoint))
+        finally:
+            converse.terminate()
+            converse.wait(timeout=10)
+            moto.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Operating oppsuite: container entrypoint, `oppsuite deploy` and `oppsuite validate`."""
