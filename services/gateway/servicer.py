@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 import grpc
 
 from services.common.domain import Opportunity, Options
-from services.common.errors import FieldViolation, InvalidInput, OppsuiteError, status_code_for
+from services.common.errors import (
+    FieldViolation,
+    InvalidInput,
+    OppsuiteError,
+    Overloaded,
+    PermissionDenied,
+    Unauthenticated,
+    status_code_for,
+)
 from services.common.gen import (
     cache_pb2,
     gateway_pb2,
@@ -28,6 +36,15 @@ from services.gateway.upstream import CacheClient, upstream_error
 __all__ = ["GatewayServicer"]
 
 MAX_WINDOW_S = 900  # the longest window the monitor keeps
+
+
+_CALLER_LIMITS = frozenset({"client", "global"})
+
+
+def is_refusal(error: OppsuiteError) -> bool:
+    if isinstance(error, InvalidInput | Unauthenticated | PermissionDenied):
+        return True
+    return isinstance(error, Overloaded) and error.limit in _CALLER_LIMITS
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
@@ -75,8 +92,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
     def _count(self, error: OppsuiteError | None) -> None:
         if error is None:
             self._telemetry.inc("requests_total", outcome="ok", code="OK")
-        else:
-            self._telemetry.inc("requests_total", outcome="error", code=status_code_for(error).name)
+            return
+        # A refused request (bad input, bad key, a caller over its limit) is not a failure of
+        # the service: counting it as an error would page operators whenever one client
+        # misbehaves. Rejections are watched through rejections_total instead.
+        outcome = "rejected" if is_refusal(error) else "error"
+        self._telemetry.inc("requests_total", outcome=outcome, code=status_code_for(error).name)
 
     async def Analyze(
         self, request: gateway_pb2.AnalyzeRequest, context: grpc.aio.ServicerContext
