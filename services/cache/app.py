@@ -12,7 +12,6 @@ from botocore.config import Config
 from prometheus_client import CollectorRegistry
 
 from services.cache.analysis_client import GrpcAnalyzer
-from services.cache.breaker import CircuitBreaker
 from services.cache.config import DynamoSettings, Settings
 from services.cache.dynamo_tier import DynamoTier
 from services.cache.maintenance import Housekeeper
@@ -20,6 +19,7 @@ from services.cache.metrics import MonitorSampler, StoreCollector
 from services.cache.redis_tier import RedisTier
 from services.cache.servicer import CacheServicer
 from services.cache.store import CacheStore
+from services.common.breaker import CircuitBreaker
 from services.common.gen import cache_pb2, cache_pb2_grpc
 from services.common.logs import setup_logging
 from services.common.reporting import reporter_for

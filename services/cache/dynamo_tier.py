@@ -37,8 +37,8 @@ from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.cache.breaker import CircuitBreaker
 from services.cache.errors import TierUnavailable
+from services.common.breaker import CircuitBreaker
 
 __all__ = [
     "BATCH_READ_LIMIT",

@@ -32,8 +32,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from services.cache.breaker import CircuitBreaker
 from services.cache.errors import TierUnavailable
+from services.common.breaker import CircuitBreaker
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",

@@ -8,6 +8,7 @@ import contextlib
 import grpc
 from prometheus_client import CollectorRegistry
 
+from services.common.breaker import CircuitBreaker
 from services.common.channels import insecure_channel
 from services.common.gen import gateway_pb2, gateway_pb2_grpc, monitor_pb2_grpc
 from services.common.logs import setup_logging
@@ -16,7 +17,6 @@ from services.common.server import ServiceHost, ServiceSpec, host_for
 from services.common.telemetry import Telemetry
 from services.gateway.admission import Admission
 from services.gateway.auth import load_keyring
-from services.gateway.breaker import Breaker
 from services.gateway.config import Settings
 from services.gateway.metrics import register_metrics
 from services.gateway.nearcache import Invalidations, NearCache
@@ -56,7 +56,7 @@ async def build(settings: Settings) -> ServiceHost:
             replicas=settings.replicas,
             fail_mode=settings.fail_mode,
             shadow=settings.shadow,
-            breaker=Breaker(),
+            breaker=CircuitBreaker(failure_threshold=3, cool_down_s=1.0),
         )
         if redis_gcra is not None
         else None

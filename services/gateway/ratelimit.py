@@ -38,7 +38,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from services.gateway.breaker import Breaker
+from services.common.breaker import CircuitBreaker
 from services.gateway.config import LimitSpec
 from services.gateway.errors import LimiterUnavailable, RateLimited
 
@@ -294,7 +294,7 @@ class RateLimiter:
         replicas: int = 1,
         fail_mode: str = "open",
         shadow: bool = False,
-        breaker: Breaker | None = None,
+        breaker: CircuitBreaker | None = None,
         local: LocalGcra | None = None,
     ) -> None:
         self._backend = backend
@@ -304,7 +304,7 @@ class RateLimiter:
         self._replicas = replicas
         self._fail_mode = fail_mode
         self.shadow = shadow
-        self.breaker = breaker or Breaker()
+        self.breaker = breaker or CircuitBreaker(failure_threshold=3, cool_down_s=1.0)
         self._local = local or LocalGcra(start_empty=backend is not None)
         self._redis_was_answering = True
         # Seconds of each shared bucket used by local admissions during an outage.

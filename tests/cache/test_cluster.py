@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from services.cache.app import build
-from services.cache.breaker import CircuitBreaker
 from services.cache.redis_tier import RedisTier
+from services.common.breaker import CircuitBreaker
 from services.common.gen import cache_pb2, cache_pb2_grpc, types_pb2
 from tests.cache.conftest import RedisCluster, settings_for
 from tests.servicers import running

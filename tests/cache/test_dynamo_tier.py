@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from services.cache.breaker import CircuitBreaker
 from services.cache.dynamo_tier import DynamoTier, L2Write
 from services.cache.errors import TierUnavailable
+from services.common.breaker import CircuitBreaker
 from tests.cache.conftest import dynamodb, unique_table
 from tests.conftest import MotoServer, free_port
 

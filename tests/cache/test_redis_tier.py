@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from services.cache.breaker import BreakerState, CircuitBreaker
 from services.cache.errors import TierUnavailable
 from services.cache.redis_tier import RedisTier
 from services.cache.tier import CacheTier
+from services.common.breaker import BreakerState, CircuitBreaker
 from tests.conftest import RedisServer
 
 

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 import redis.asyncio as aioredis
 
-from services.cache.breaker import CircuitBreaker
 from services.cache.errors import TierUnavailable
 from services.cache.redis_tier import RedisTier
 from services.cache.store import CacheStore
 from services.cache.tier import TierStats
 from services.cache.ttl import TtlPolicy
+from services.common.breaker import CircuitBreaker
 from services.common.errors import FieldViolation, InvalidInput
 from services.common.gen import cache_pb2, types_pb2
 from tests.cache.test_envelope import typical_entry

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from services.cache.breaker import CircuitBreaker
 from services.cache.dynamo_tier import DynamoTier
 from services.cache.errors import TierUnavailable
 from services.cache.metrics import MonitorSampler
 from services.cache.redis_tier import RedisTier
 from services.cache.store import CacheStore, StoreOptions
 from services.cache.ttl import TtlPolicy
+from services.common.breaker import CircuitBreaker
 from services.common.gen import cache_pb2, types_pb2
 from services.common.telemetry import Telemetry
 from tests.cache.conftest import dynamodb, unique_table

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.cache.breaker import CircuitBreaker
 from services.cache.redis_tier import RedisTier
 from services.cache.store import CacheStore, StoreOptions
 from services.cache.ttl import TtlPolicy
 from services.cache.xfetch import should_refresh_early
+from services.common.breaker import CircuitBreaker
 from services.common.gen import cache_pb2, types_pb2
 
 EXPIRY = 10_000.0

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from services.gateway.breaker import Breaker
+from services.common.breaker import CircuitBreaker
 from services.gateway.config import LimitSpec
 from services.gateway.errors import LimiterUnavailable, RateLimited
 from services.gateway.ratelimit import (
@@ -190,7 +190,7 @@ async def test_fail_closed_refuses_while_redis_is_down() -> None:
 
 
 async def test_recovers_automatically_when_redis_returns(redis_server: RedisServer) -> None:
-    breaker = Breaker(threshold=1, cool_down_s=0.2)
+    breaker = CircuitBreaker(failure_threshold=1, cool_down_s=0.2)
     rl = limiter(redis_server.url, breaker=breaker)
     assert (await rl.enforce("r")).backend == "redis"
     redis_server.stop()
@@ -215,7 +215,7 @@ async def test_what_was_admitted_locally_is_charged_when_redis_returns(
     rl = limiter(
         redis_server.url,
         client_limit=LimitSpec(6, 5),  # one per 10 s
-        breaker=Breaker(threshold=1, cool_down_s=0.2),
+        breaker=CircuitBreaker(failure_threshold=1, cool_down_s=0.2),
     )
     redis_server.stop()
     try:

@@ -1,4 +1,6 @@
-"""A small circuit breaker, so a dead backend costs callers nothing but a check.
+"""The circuit breaker every adapter to a network dependency uses (the cache's Redis and
+DynamoDB tiers, the gateway's rate-limiter Redis), so a dead backend costs callers
+nothing but a check.
 
     CLOSED --N consecutive failures--> OPEN --cool-down elapsed--> HALF_OPEN
     HALF_OPEN --success--> CLOSED;  HALF_OPEN --failure--> OPEN (cool-down restarts)
@@ -45,6 +47,11 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         self._refresh()
         return self._state
+
+    @property
+    def is_open(self) -> bool:
+        """True from the moment it opens until a call succeeds again (OPEN or HALF_OPEN)."""
+        return self.state is not BreakerState.CLOSED
 
     def retry_after_s(self) -> float:
         """Seconds until the next probe is allowed (0 unless open)."""
