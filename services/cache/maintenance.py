@@ -123,6 +123,7 @@ class Housekeeper:
         if l2 is None:
             report.skipped = report.considered = len(keys)
             return report
+        mark = self._store.read_mark()
         if keys:
             reads = await l2.batch_get(keys)
             pairs = list(zip(keys, reads, strict=True))
@@ -134,7 +135,7 @@ class Housekeeper:
                     break
         for key, read in pairs:
             report.considered += 1
-            if read.status == "hit" and await self._store.promote(key, read):
+            if read.status == "hit" and await self._store.promote(key, read, mark):
                 report.warmed += 1
                 report.warmed_keys.append(key)
             else:

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from services.cache import envelope
 from services.cache.dynamo_tier import DynamoTier, L2Read, L2Write
 from services.cache.errors import CorruptEntry, TierUnavailable
+from services.cache.invalidations import InvalidationLog
 from services.cache.popularity import SpaceSaving
 from services.cache.redis_tier import LeaseState, RedisTier
 from services.cache.tier import CacheTier, GetResult, PutResult, StoreStats, TierStats
@@ -126,6 +127,7 @@ class CacheStore:
         self._opts = options or StoreOptions()
         self._counters = {t.name: _Counters() for t in (tier, l2) if t is not None}
         self._up = {name: True for name in self._counters}
+        self._invalidations = InvalidationLog()
         self._compute_saved_s = 0.0
         self._lease_waits = 0
         self._early_refreshes = 0
@@ -180,6 +182,7 @@ class CacheStore:
             return self._hit(key, entry, self._l1_name, degraded=l1_down)
         if self._l2 is None:
             return GetResult(hit=False, degraded=l1_down)
+        mark = self._invalidations.mark()
         try:
             read = await self._l2.get(key)
         except TierUnavailable:
@@ -187,7 +190,7 @@ class CacheStore:
             self._counters[self._l2.name].misses += 1
             return GetResult(hit=False, degraded=True)
         self._mark(self._l2.name, True)
-        return await self._from_l2(key, read, l1_down)
+        return await self._from_l2(key, read, l1_down, mark)
 
     async def _get_l1(self, key: str) -> tuple[bool, cache_pb2.CacheEntry | None]:
         """(whether L1 is down, the unexpired L1 entry or None), counted."""
@@ -230,7 +233,7 @@ class CacheStore:
             return [(True, None)] * len(keys)
         return [(False, self._check_l1(data)) for data in values]
 
-    async def _from_l2(self, key: str, read: L2Read, l1_down: bool) -> GetResult:
+    async def _from_l2(self, key: str, read: L2Read, l1_down: bool, mark: int) -> GetResult:
         name = self._l2.name if self._l2 is not None else "dynamodb"
         counters = self._counters[name]
         if read.status == "expired":
@@ -240,12 +243,15 @@ class CacheStore:
             counters.misses += 1
             return GetResult(hit=False, degraded=l1_down, expired=read.status == "expired")
         if not l1_down:
-            await self._promote(key, read)
+            await self._promote(key, read, mark)
         return self._hit(key, entry, name, degraded=l1_down)
 
-    async def _promote(self, key: str, read: L2Read) -> bool:
-        """Copy an L2 hit into L1 with TTL = its remaining L2 lifetime (capped)."""
+    async def _promote(self, key: str, read: L2Read, mark: int) -> bool:
+        """Copy an L2 hit into L1 with TTL = its remaining L2 lifetime (capped), unless
+        the key was invalidated after ``mark`` (taken before the L2 read)."""
         if self._l1 is None or read.value is None:
+            return False
+        if self._invalidations.invalidated_since(key, mark):
             return False
         remaining = min(read.expires_at - self._clock(), self._opts.l1_max_ttl_s)
         if remaining <= 0:
@@ -259,9 +265,13 @@ class CacheStore:
             self._failed(self._l1.name)
         return False
 
-    async def promote(self, key: str, read: L2Read) -> bool:
+    def read_mark(self) -> int:
+        """Take before reading L2 for a later ``promote``."""
+        return self._invalidations.mark()
+
+    async def promote(self, key: str, read: L2Read, mark: int) -> bool:
         """Warming's entry point to promotion; True when L1 took the entry."""
-        return await self._promote(key, read)
+        return await self._promote(key, read, mark)
 
     async def peek(self, key: str) -> cache_pb2.CacheEntry | None:
         """The unexpired entry from the first tier that has it, without counting a
@@ -315,6 +325,7 @@ class CacheStore:
         ]
         missing = [i for i, r in enumerate(results) if r is None]
         if missing and self._l2 is not None:
+            mark = self._invalidations.mark()
             reads = await self._l2.batch_get([keys[i] for i in missing])
             for index, read in zip(missing, reads, strict=True):
                 if read.status == "error":
@@ -323,7 +334,7 @@ class CacheStore:
                     results[index] = GetResult(hit=False, degraded=True)
                 else:
                     self._mark(self._l2.name, True)
-                    results[index] = await self._from_l2(keys[index], read, firsts[index][0])
+                    results[index] = await self._from_l2(keys[index], read, firsts[index][0], mark)
         return [r or GetResult(hit=False, degraded=firsts[i][0]) for i, r in enumerate(results)]
 
     # --- writes --------------------------------------------------------------------
@@ -490,6 +501,7 @@ class CacheStore:
             validate_key(key, f"keys[{index}]")
         unique = list(dict.fromkeys(keys))
         self._unqueue(unique)
+        self._invalidations.record(unique)
         removed, failure = 0, None
         for tier in (self._l1, self._l2):
             if tier is None:
