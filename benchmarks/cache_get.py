@@ -28,16 +28,10 @@ import grpc
 import redis
 
 from services.common.gen import cache_pb2, cache_pb2_grpc, types_pb2
-from services.launcher import health_status
+from services.launcher import free_port, health_status
 from tests.cache.test_envelope import typical_entry
 
 KEY = "opp:v1:" + "be" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_port(port: int, timeout_s: float = 30) -> None:

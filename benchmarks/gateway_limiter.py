@@ -16,9 +16,10 @@ from collections import Counter
 
 import grpc
 
-from benchmarks.gateway_stack import auth, scrape, stack
+from benchmarks.gateway_stack import auth, stack
 from services.client import SAMPLE_OPPORTUNITY
 from services.common.gen import gateway_pb2, gateway_pb2_grpc, types_pb2
+from services.launcher import scrape_total
 
 REQUEST = gateway_pb2.AnalyzeRequest(opportunity=types_pb2.Opportunity(**SAMPLE_OPPORTUNITY))
 
@@ -74,16 +75,21 @@ def main() -> None:
             gateway_pb2_grpc.GatewayStub(channel).Analyze(REQUEST, metadata=auth(), timeout=120)
         time.sleep(60 * args.burst / args.rate + 0.5)  # let the warm-up's token come back
         before_trips = sum(
-            scrape(m, "oppsuite_gateway_ratelimit_redis_round_trips_total") for m in metrics
+            scrape_total(m, "oppsuite_gateway_ratelimit_redis_round_trips_total") for m in metrics
         )
-        before_dec = sum(scrape(m, "oppsuite_gateway_ratelimit_decisions_total") for m in metrics)
+        before_dec = sum(
+            scrape_total(m, "oppsuite_gateway_ratelimit_decisions_total") for m in metrics
+        )
         outcomes, window = asyncio.run(offer(addresses, 2 * args.rate / 60, args.seconds))
         trips = sum(
-            scrape(m, "oppsuite_gateway_ratelimit_redis_round_trips_total") for m in metrics
+            scrape_total(m, "oppsuite_gateway_ratelimit_redis_round_trips_total") for m in metrics
         )
-        decisions = sum(scrape(m, "oppsuite_gateway_ratelimit_decisions_total") for m in metrics)
+        decisions = sum(
+            scrape_total(m, "oppsuite_gateway_ratelimit_decisions_total") for m in metrics
+        )
         local = sum(
-            scrape(m, 'oppsuite_gateway_ratelimit_decisions_total{backend="local"') for m in metrics
+            scrape_total(m, 'oppsuite_gateway_ratelimit_decisions_total{backend="local"')
+            for m in metrics
         )
     expected = args.burst + args.rate / 60 * window
     admitted = outcomes["OK"]

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,27 @@ __all__ = ["Suite", "SuiteConfig"]
 SERVICES = ("monitor", "cache", "analysis", "gateway")
 DEFAULT_PORTS = {"gateway": 50051, "cache": 50052, "analysis": 50053, "monitor": 50054}
 DEFAULT_METRICS = {"gateway": 9101, "cache": 9102, "analysis": 9103, "monitor": 9104}
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, for services started on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape_total(port: int, name: str) -> float:
+    """Sum of the samples of ``name`` on a local /metrics endpoint: ``name`` alone or with
+    its full label set matches exactly; ``name{a="x"`` (unclosed) matches any further labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    partial = "{" in name and not name.endswith("}")
+    total = 0.0
+    for line in text.splitlines():
+        head = line.rsplit(" ", 1)[0]
+        if head == name or (partial and head.startswith(name)) or head.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
@@ -132,12 +154,18 @@ class Suite:
         env.update(c.extra_env)
         return env
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         proc = subprocess.Popen(
-            argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env={**self.env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._procs[name] = proc
         return proc
@@ -187,6 +215,29 @@ class Suite:
         for service in SERVICES:
             self._spawn(service, [sys.executable, "-m", f"services.{service}"])
 
+    def start_gateway(self, **env: str) -> tuple[str, int, subprocess.Popen[bytes]]:
+        """Another gateway replica beside the suite's (its own ports and settings), waited
+        for until SERVING; stopped with the suite. Returns (address, metrics port, process)."""
+        port, metrics = free_port(), free_port()
+        name = f"gateway-{port}"
+        proc = self._spawn(
+            name,
+            [sys.executable, "-m", "services.gateway"],
+            {
+                "GATEWAY_PORT": str(port),
+                "GATEWAY_METRICS_PORT": str(metrics),
+                "INSTANCE_NAME": name,
+                **env,
+            },
+        )
+        address = f"{self.config.host}:{port}"
+        wait_until(
+            lambda: health_status(address) == health_pb2.HealthCheckResponse.SERVING,
+            self.config.start_timeout_s,
+            f"gateway {address}",
+        )
+        return address, metrics, proc
+
     def wait_serving(self) -> dict[str, float]:
         started = time.monotonic()
         ready_at: dict[str, float] = {}
@@ -215,7 +266,10 @@ class Suite:
 
     def stop(self, grace_s: float = 30.0) -> None:
         """Reverse order: the gateway stops taking work before what it depends on goes."""
-        order = [s for s in (*reversed(SERVICES), "dynamodb", "redis") if s in self._procs]
+        extra_gateways = [name for name in self._procs if name.startswith("gateway-")]
+        order = extra_gateways + [
+            s for s in (*reversed(SERVICES), "dynamodb", "redis") if s in self._procs
+        ]
         for name in order:
             proc = self._procs[name]
             if proc.poll() is None:

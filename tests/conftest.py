@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from services.launcher import free_port
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["MotoServer", "RedisServer", "free_port"]
 
 
 class RedisServer:

@@ -9,9 +9,7 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +22,8 @@ from grpc_status import rpc_status
 from services.client import SAMPLE_OPPORTUNITY
 from services.common.gen import cache_pb2, cache_pb2_grpc, gateway_pb2, gateway_pb2_grpc, types_pb2
 from services.common.rpc_errors import retry_delay_of
-from services.launcher import Suite, health_status, wait_until
-from tests.conftest import RedisServer, free_port
+from services.launcher import Suite, scrape_total
+from tests.conftest import RedisServer
 from tests.integration.conftest import suite_config
 
 pytestmark = pytest.mark.integration
@@ -53,46 +51,11 @@ class Replicas:
     procs: list[subprocess.Popen[bytes]]
 
     def metric(self, index: int, name: str) -> float:
-        return scrape(self.metrics[index], name)
+        return scrape_total(self.metrics[index], name)
 
     def analyses(self) -> float:
         port = self.suite.config.metrics_ports["analysis"]
-        return scrape(port, 'oppsuite_analysis_step_seconds_count{step="total"}')
-
-
-def scrape(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    total = 0.0
-    # "name", "name{a="x",b="y"}" (exact) or "name{a="x"" (any further labels).
-    partial = "{" in name and not name.endswith("}")
-    for line in text.splitlines():
-        head = line.rsplit(" ", 1)[0]
-        if head == name or (partial and head.startswith(name)) or head.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def start_extra_gateway(
-    suite: Suite, log: Path, **env: str
-) -> tuple[str, int, subprocess.Popen[bytes]]:
-    port, metrics = free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.gateway"],
-        env={
-            **suite.env(),
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_METRICS_PORT": str(metrics),
-            "INSTANCE_NAME": f"gateway-{port}",
-            **env,
-        },
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    address = f"127.0.0.1:{port}"
-    wait_until(lambda: health_status(address) == 1, 60, f"extra gateway {address}")
-    return address, metrics, proc
+        return scrape_total(port, 'oppsuite_analysis_step_seconds_count{step="total"}')
 
 
 @pytest.fixture(scope="module")
@@ -128,20 +91,13 @@ def replicas(
         addresses = [config.address("gateway")]
         metrics = [config.metrics_ports["gateway"]]
         for _ in range(2):
-            address, port, proc = start_extra_gateway(suite, suite.log_dir / "extra.log")
+            address, port, proc = suite.start_gateway()
             addresses.append(address)
             metrics.append(port)
             procs.append(proc)
         yield Replicas(suite, addresses, metrics, procs)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        suite.stop()
+        suite.stop()  # the extra gateways first
 
 
 def request(name: str = "Replica check") -> gateway_pb2.AnalyzeRequest:
@@ -339,9 +295,7 @@ async def test_admission_with_a_slow_provider(replicas: Replicas) -> None:
 
 
 async def test_sigterm_drains_queued_callers_and_finishes_in_flight(replicas: Replicas) -> None:
-    address, metrics, proc = start_extra_gateway(
-        replicas.suite,
-        replicas.suite.log_dir / "drain.log",
+    address, metrics, proc = replicas.suite.start_gateway(
         MAX_CONCURRENT_REQUESTS="1",
         SHUTDOWN_GRACE_SECONDS="20",
     )
@@ -352,13 +306,13 @@ async def test_sigterm_drains_queued_callers_and_finishes_in_flight(replicas: Re
                 request(f"Drain A {time.time_ns()}"), metadata=auth("tests"), timeout=60
             )
             deadline = time.monotonic() + 10
-            while scrape(metrics, "oppsuite_gateway_in_flight") < 1:
+            while scrape_total(metrics, "oppsuite_gateway_in_flight") < 1:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.02)
             queued = stub.Analyze(
                 request(f"Drain B {time.time_ns()}"), metadata=auth("tests"), timeout=60
             )
-            while scrape(metrics, "oppsuite_gateway_queued") < 1:
+            while scrape_total(metrics, "oppsuite_gateway_queued") < 1:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
@@ -378,9 +332,7 @@ async def test_sigterm_drains_queued_callers_and_finishes_in_flight(replicas: Re
 async def test_shadow_replica_and_a_stream_flood_that_cannot_starve_others(
     replicas: Replicas,
 ) -> None:
-    address, metrics, proc = start_extra_gateway(
-        replicas.suite,
-        replicas.suite.log_dir / "shadow.log",
+    address, metrics, proc = replicas.suite.start_gateway(
         RATE_LIMIT_SHADOW="true",
         MAX_CONCURRENT_REQUESTS="1",
         MAX_QUEUE_SIZE="4",
@@ -394,7 +346,7 @@ async def test_shadow_replica_and_a_stream_flood_that_cannot_starve_others(
             for _ in range(4):
                 await stub.Analyze(warm, metadata=auth("shadow"), timeout=60)
             shadow = 'oppsuite_gateway_ratelimit_rejected_total{limit="client",shadow="true"}'
-            assert scrape(metrics, shadow) == 3
+            assert scrape_total(metrics, shadow) == 3
             # A flood of streams from one client fills the slot and the queue...
             tag = time.time_ns()
             flood = [
@@ -404,11 +356,12 @@ async def test_shadow_replica_and_a_stream_flood_that_cannot_starve_others(
             firsts = await asyncio.gather(*(call.read() for call in flood), return_exceptions=True)
             queued = [f for f in firsts if isinstance(f, gateway_pb2.AnalyzeEvent)]
             assert any(e.WhichOneof("event") == "queued" for e in queued)
-            assert scrape(metrics, "oppsuite_gateway_queued") == 4
+            assert scrape_total(metrics, "oppsuite_gateway_queued") == 4
             # ...but another client still gets in, and is served.
             other = stub.Analyze(request(f"Polite {tag}"), metadata=auth("other"), timeout=60)
             deadline = time.monotonic() + 5
-            while scrape(metrics, "oppsuite_gateway_rejections_total") < 26:  # 25 + 1 pushed out
+            # 25 refused plus 1 pushed out of the queue
+            while scrape_total(metrics, "oppsuite_gateway_rejections_total") < 26:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.02)
             # The flood gives up mid-queue; its places are freed at once.
@@ -416,7 +369,7 @@ async def test_shadow_replica_and_a_stream_flood_that_cannot_starve_others(
                 call.cancel()
             reply = await other
             assert reply.meta.cache_source == types_pb2.CACHE_SOURCE_MISS
-            assert scrape(metrics, "oppsuite_gateway_queued") == 0
+            assert scrape_total(metrics, "oppsuite_gateway_queued") == 0
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
