@@ -24,7 +24,7 @@ up: $(STAMP)
 
 ## make test: the whole suite (unit + integration against real Redis and moto servers)
 test: $(STAMP)
-	@tools/system-deps.sh redis-server prometheus
+	@tools/system-deps.sh redis-server prometheus kubectl
 	$(PY) -m pytest -q -p no:cacheprovider
 
 ## make check: formatting, lint and types

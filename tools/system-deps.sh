@@ -4,7 +4,7 @@
 # Each argument is a package; its main command is checked first.
 set -euo pipefail
 
-declare -A command_of=([redis-server]=redis-server [prometheus]=promtool)
+declare -A command_of=([redis-server]=redis-server [prometheus]=promtool [kubectl]=kubectl)
 missing=()
 for package in "$@"; do
   command -v "${command_of[$package]:-$package}" >/dev/null 2>&1 || missing+=("$package")
