@@ -12,6 +12,7 @@ from botocore.config import Config
 from prometheus_client import CollectorRegistry
 
 from services.cache.analysis_client import GrpcAnalyzer
+from services.cache.census import EntryCensus
 from services.cache.config import DynamoSettings, Settings
 from services.cache.dynamo_tier import DynamoTier
 from services.cache.maintenance import Housekeeper
@@ -80,6 +81,7 @@ async def build(settings: Settings, *, dynamodb: Any | None = None) -> ServiceHo
     )
     analyzer = GrpcAnalyzer(settings.analysis_address)
     housekeeper = Housekeeper(store, settings.warm, analyzer=analyzer)
+    census = EntryCensus(store, settings.census)
     registry = CollectorRegistry()
     registry.register(StoreCollector(store))
     servicer = CacheServicer(store, housekeeper, redis.used_memory)
@@ -96,7 +98,14 @@ async def build(settings: Settings, *, dynamodb: Any | None = None) -> ServiceHo
     reporting = reporter_for(
         telemetry, settings.common, "cache", sample=MonitorSampler(store, telemetry)
     )
-    closers = [reporting.stop, housekeeper.stop, store.stop, analyzer.aclose, redis.aclose]
+    closers = [
+        reporting.stop,
+        census.stop,
+        housekeeper.stop,
+        store.stop,
+        analyzer.aclose,
+        redis.aclose,
+    ]
     if l2 is not None:
         closers.append(l2.aclose)
     spec = ServiceSpec(
@@ -106,7 +115,7 @@ async def build(settings: Settings, *, dynamodb: Any | None = None) -> ServiceHo
         # SERVING while at least one tier answers; per-tier state is in logs and
         # the oppsuite_cache_tier_up gauge.
         checks={"tiers": store.check_tiers},
-        starters=[reporting.start, store.start, start_housekeeping],
+        starters=[reporting.start, store.start, start_housekeeping, census.start],
         closers=closers,
     )
     return host_for(spec, settings.common, registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.cache.census import CensusPolicy
 from services.cache.maintenance import WarmPolicy
 from services.cache.store import StoreOptions
 from services.cache.ttl import TtlPolicy
@@ -52,6 +53,7 @@ class Settings:
     warming_enabled: bool  # CACHE_WARMING_ENABLED: periodic re-analysis of top keys
     warm_from_l2_on_start: bool  # CACHE_WARM_FROM_L2_ON_START
     warm: WarmPolicy
+    census: CensusPolicy  # CACHE_ENTRY_COUNT_INTERVAL_SECONDS, CACHE_ENTRY_COUNT_LIMIT
     analysis_address: str  # ANALYSIS_ADDRESS: for warming by re-analysis
 
     @classmethod
@@ -75,6 +77,7 @@ class Settings:
             warming_enabled=env_bool(environ, "CACHE_WARMING_ENABLED", False),
             warm_from_l2_on_start=env_bool(environ, "CACHE_WARM_FROM_L2_ON_START", True),
             warm=_warm(environ),
+            census=_census(environ),
             analysis_address=env_str(environ, "ANALYSIS_ADDRESS", "127.0.0.1:50053"),
         )
 
@@ -125,6 +128,16 @@ def _store(environ: Mapping[str, str]) -> StoreOptions:
         xfetch_beta=env_float(environ, "CACHE_XFETCH_BETA", 1.0, minimum=0.0, maximum=100.0),
         l2_queue_max=env_int(environ, "CACHE_L2_QUEUE_MAX", 1000, minimum=1),
         popularity_capacity=env_int(environ, "CACHE_POPULARITY_CAPACITY", 512, minimum=1),
+        hit_flush_interval_s=env_float(
+            environ, "CACHE_HIT_FLUSH_INTERVAL_SECONDS", 5.0, minimum=0.1, maximum=3600.0
+        ),
+    )
+
+
+def _census(environ: Mapping[str, str]) -> CensusPolicy:
+    return CensusPolicy(
+        interval_s=env_float(environ, "CACHE_ENTRY_COUNT_INTERVAL_SECONDS", 60.0, minimum=1.0),
+        redis_limit=env_int(environ, "CACHE_ENTRY_COUNT_LIMIT", 100_000, minimum=1),
     )
 
 

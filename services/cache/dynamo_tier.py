@@ -225,6 +225,14 @@ class DynamoTier:
         self.breaker.record_success()
         return True
 
+    async def approximate_count(self) -> int:
+        """DescribeTable's ItemCount: DynamoDB refreshes it about every six hours, and
+        it still includes expired items its TTL sweep has not deleted yet."""
+        reply: dict[str, Any] = await self._run(
+            lambda: self._client.describe_table(TableName=self.table), timeout_s=5.0
+        )
+        return int(reply["Table"].get("ItemCount", 0))
+
     # --- single items ------------------------------------------------------------
 
     async def get(self, key: str) -> L2Read:

@@ -3,15 +3,17 @@
 DependencyUnavailable (services.common.errors)   UNAVAILABLE
 ├── TierUnavailable          a tier is unreachable, throttled, or its breaker is open
 └── WarmFailed               the analysis service could not re-analyse an entry
+FailedPrecondition (services.common.errors)      FAILED_PRECONDITION
+└── TierNotConfigured        a request names a tier this cache runs without
 ValueError
 └── CorruptEntry             stored bytes that do not decode; never leaves the store
 """
 
 from __future__ import annotations
 
-from services.common.errors import DependencyUnavailable
+from services.common.errors import DependencyUnavailable, FailedPrecondition
 
-__all__ = ["CorruptEntry", "TierUnavailable", "WarmFailed"]
+__all__ = ["CorruptEntry", "TierNotConfigured", "TierUnavailable", "WarmFailed"]
 
 
 class TierUnavailable(DependencyUnavailable):
@@ -20,6 +22,10 @@ class TierUnavailable(DependencyUnavailable):
     def __init__(self, message: str, *, tier: str, retry_after_s: float | None = None) -> None:
         super().__init__(message, retry_after_s=retry_after_s)
         self.tier = tier
+
+
+class TierNotConfigured(FailedPrecondition):
+    """E.g. an Invalidate of the DynamoDB tier on a cache with CACHE_DYNAMODB_ENABLED=false."""
 
 
 class WarmFailed(DependencyUnavailable):

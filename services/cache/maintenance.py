@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from services.cache import envelope
@@ -264,7 +264,22 @@ class Housekeeper:
                         facts[key] = EntryFacts(key, 0, 0, 0.0, read.expires_at, 0.0, size)
                     elif (found := self._facts(key, read.value)) is not None:
                         facts[key] = found
-        return facts
+        return await self._with_shared_hits(facts)
+
+    async def _with_shared_hits(self, facts: dict[str, EntryFacts]) -> dict[str, EntryFacts]:
+        """Every replica's hits (the shared counters), where Redis can tell them."""
+        l1 = self._store.tier
+        if l1 is None or not facts:
+            return facts
+        keys = list(facts)
+        try:
+            shared = await l1.hit_counts(keys)
+        except TierUnavailable:
+            return facts
+        return {
+            key: replace(facts[key], hits=max(facts[key].hits, n + self._store.hits.pending(key)))
+            for key, n in zip(keys, shared, strict=True)
+        }
 
     def _facts(self, key: str, data: bytes | None) -> EntryFacts | None:
         hits = self._store.popularity.count(key)

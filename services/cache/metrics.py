@@ -37,6 +37,11 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily(
             "oppsuite_cache_tier_up", "1 while the tier answers its calls.", labels=["tier"]
         )
+        entries = GaugeMetricFamily(
+            "oppsuite_cache_entries",
+            "Entries stored, at the last background census (an estimate).",
+            labels=["tier"],
+        )
         for tier, t in stats.tiers.items():
             lookups.add_metric([tier, "hit"], t.hits)
             lookups.add_metric([tier, "miss"], t.misses)
@@ -47,6 +52,7 @@ class StoreCollector(Collector):
             bytes_moved.add_metric([tier, "read"], t.bytes_read)
             bytes_moved.add_metric([tier, "written"], t.bytes_written)
             up.add_metric([tier], float(stats.tiers_up.get(tier, True)))
+            entries.add_metric([tier], t.entries)
         saved = CounterMetricFamily(
             "oppsuite_cache_compute_seconds_saved",
             "Analysis compute time that cache hits avoided.",
@@ -74,7 +80,18 @@ class StoreCollector(Collector):
             value=stats.l2_writes_dropped,
         )
         yield from (lookups, errors, writes, promotions, bytes_moved, up, saved, degraded)
-        yield from (lease_waits, early, depth, dropped)
+        hits = self._store.hits
+        hits_shared = CounterMetricFamily(
+            "oppsuite_cache_hit_counts_flushed",
+            "Hits added to the shared per-key hit counters in Redis.",
+            value=hits.flushed,
+        )
+        hits_dropped = CounterMetricFamily(
+            "oppsuite_cache_hit_counts_dropped",
+            "Hits left out of the shared counters (too many keys pending, or Redis down).",
+            value=hits.dropped,
+        )
+        yield from (lease_waits, early, depth, dropped, entries, hits_shared, hits_dropped)
 
 
 class MonitorSampler:

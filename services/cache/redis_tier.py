@@ -21,7 +21,7 @@ on ``INVALIDATION_CHANNEL`` so near caches in other processes drop their copy.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -30,12 +30,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from services.cache.errors import TierUnavailable
 from services.common.breaker import CircuitBreaker
 
 __all__ = [
+    "DEFAULT_HITS_PREFIX",
     "DEFAULT_KEY_PREFIX",
     "DEFAULT_LEASE_PREFIX",
     "INVALIDATION_CHANNEL",
@@ -45,6 +47,7 @@ __all__ = [
 
 DEFAULT_KEY_PREFIX = "oppsuite:cache:"
 DEFAULT_LEASE_PREFIX = "oppsuite:lease:"
+DEFAULT_HITS_PREFIX = "oppsuite:hits:"
 INVALIDATION_CHANNEL = "oppsuite:cache:invalidations"
 
 _T = TypeVar("_T")
@@ -99,6 +102,11 @@ class LeaseState:
     entry_exists: bool = False
 
 
+def _bytes(value: bytes | str | None) -> bytes | None:
+    # decode_responses is off, so the client returns bytes; str only in its typing.
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
 def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
@@ -129,8 +137,10 @@ class RedisTier:
         self._lease_prefix = lease_prefix
         self._pool: aioredis.BlockingConnectionPool | None = None
         self._client: aioredis.Redis | RedisCluster
-        # No client retries: the breaker and the caller's fallback (the other tier,
-        # or a recompute) are the retry policy; retrying inside 50 ms only adds latency.
+        # No client retries on timeouts: the breaker and the caller's fallback (the
+        # other tier, or a recompute) are the retry policy; retrying inside 50 ms only
+        # adds latency. One immediate retry on a broken connection: after a Redis
+        # restart every pooled socket is dead, and that must not look like an outage.
         if cluster:
             self._client = RedisCluster.from_url(
                 url,
@@ -147,7 +157,7 @@ class RedisTier:
                 timeout=pool_timeout_s,
                 socket_timeout=socket_timeout_s,
                 socket_connect_timeout=connect_timeout_s,
-                retry=Retry(NoBackoff(), 0),
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             )
             self._client = aioredis.Redis(connection_pool=self._pool)
         self._acquire = self._client.register_script(_ACQUIRE)
@@ -181,24 +191,53 @@ class RedisTier:
     def _lease_key(self, key: str) -> str:
         return f"{self._lease_prefix}{{{key}}}"
 
+    def _hits_key(self, key: str) -> str:
+        return f"{DEFAULT_HITS_PREFIX}{{{key}}}"
+
     # --- entries -----------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._call(lambda: self._client.get(self._key(key)))
-        # decode_responses is off, so the client returns bytes; str only in its typing.
-        return value.encode("utf-8") if isinstance(value, str) else value
+        return _bytes(await self._call(lambda: self._client.get(self._key(key))))
+
+    async def get_counted(self, key: str) -> tuple[bytes | None, int]:
+        """The entry's bytes and its shared hit count in one MGET (both keys carry the
+        same hash tag, so they share a slot in a cluster)."""
+        names = [self._key(key), self._hits_key(key)]
+        value, hits = await self._call(lambda: self._client.mget(names))
+        return _bytes(value), int(hits or 0)
+
+    async def hit_counts(self, keys: Sequence[str]) -> list[int]:
+        """The shared hit count of each key, in order (0 for a key never counted)."""
+        values = await self._mget([self._hits_key(k) for k in keys])
+        return [int(v or 0) for v in values]
+
+    async def add_hits(self, counts: Mapping[str, int], ttl_s: float) -> None:
+        """INCRBY each key's counter and push its expiry out, in one pipeline."""
+        ttl_ms = max(1, round(ttl_s * 1000))
+
+        async def run() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, n in counts.items():
+                    pipe.incrby(self._hits_key(key), n)
+                    pipe.pexpire(self._hits_key(key), ttl_ms)
+                await pipe.execute()
+
+        await self._call(run)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in order, 100 keys per MGET (per slot in a cluster, where the client
         splits the keys by slot and reassembles the order)."""
+        return await self._mget([self._key(k) for k in keys])
+
+    async def _mget(self, names: Sequence[str]) -> list[bytes | None]:
         values: list[bytes | None] = []
-        for start in range(0, len(keys), _MGET_CHUNK):
-            names = [self._key(k) for k in keys[start : start + _MGET_CHUNK]]
+        for start in range(0, len(names), _MGET_CHUNK):
+            chunk = names[start : start + _MGET_CHUNK]
             if isinstance(self._client, RedisCluster):
-                page = await self._call(partial(self._client.mget_nonatomic, names))
+                page = await self._call(partial(self._client.mget_nonatomic, chunk))
             else:
-                page = await self._call(partial(self._client.mget, names))
-            values.extend(v.encode("utf-8") if isinstance(v, str) else v for v in page)
+                page = await self._call(partial(self._client.mget, chunk))
+            values.extend(_bytes(v) for v in page)
         return values
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
@@ -311,6 +350,17 @@ class RedisTier:
                 yield _text(raw)[start:-1]
             if cursor == 0:
                 return
+
+    async def count_entries(self, limit: int) -> tuple[int, bool]:
+        """(entries counted by SCAN, whether the count is complete): stops at
+        ``limit`` so a huge keyspace costs a bounded number of round trips. SCAN may
+        yield a key twice while the keyspace changes: the count is an estimate."""
+        counted = 0
+        async for _ in self.scan_keys(count=1000):
+            counted += 1
+            if counted >= limit:
+                return counted, False
+        return counted, True
 
     async def _scan_page(
         self, cursor: int, pattern: str, count: int

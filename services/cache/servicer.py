@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 
@@ -34,6 +34,30 @@ def _get_reply(result: GetResult) -> cache_pb2.CacheGetResponse:
         source=_SOURCES.get(result.source or "", types_pb2.CACHE_SOURCE_UNSPECIFIED),
         refresh_early=result.refresh_early,
     )
+
+
+def _tier_names(tiers: Sequence[int]) -> list[str]:
+    """CacheSource values naming tiers -> tier names; anything else is invalid input."""
+    names: dict[int, str] = {value: name for name, value in _SOURCES.items()}
+    violations = [
+        FieldViolation(
+            f"tiers[{index}]",
+            f"{_source_name(value)} is not a tier; use CACHE_SOURCE_REDIS or "
+            "CACHE_SOURCE_DYNAMODB (empty = every tier)",
+        )
+        for index, value in enumerate(tiers)
+        if value not in names
+    ]
+    if violations:
+        raise InvalidInput(violations)
+    return list(dict.fromkeys(names[value] for value in tiers))
+
+
+def _source_name(value: int) -> str:
+    try:
+        return str(types_pb2.CacheSource.Name(value))
+    except ValueError:
+        return f"value {value}"
 
 
 def _put_reply(result: PutResult) -> cache_pb2.CachePutResponse:
@@ -95,7 +119,9 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):  # type: ignore[misc]
         self, request: cache_pb2.CacheInvalidateRequest, context: grpc.aio.ServicerContext
     ) -> cache_pb2.CacheInvalidateResponse:
         _check_batch(len(request.keys), "keys")
-        return cache_pb2.CacheInvalidateResponse(removed=await self._store.invalidate(request.keys))
+        tiers = _tier_names(request.tiers)
+        removed = await self._store.invalidate(request.keys, tiers)
+        return cache_pb2.CacheInvalidateResponse(removed=removed)
 
     async def Lease(
         self, request: cache_pb2.CacheLeaseRequest, context: grpc.aio.ServicerContext
@@ -229,6 +255,7 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):  # type: ignore[misc]
                     promotions=t.promotions,
                     bytes_read=t.bytes_read,
                     bytes_written=t.bytes_written,
+                    entries=t.entries,
                 )
                 for name, t in stats.tiers.items()
             },

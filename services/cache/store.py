@@ -27,12 +27,13 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from services.cache import envelope
 from services.cache.dynamo_tier import DynamoTier, L2Read, L2Write
-from services.cache.errors import CorruptEntry, TierUnavailable
+from services.cache.errors import CorruptEntry, TierNotConfigured, TierUnavailable
+from services.cache.hits import HitTally
 from services.cache.invalidations import InvalidationLog
 from services.cache.popularity import SpaceSaving
 from services.cache.redis_tier import LeaseState, RedisTier
@@ -85,6 +86,8 @@ class StoreOptions:
     l2_flush_interval_s: float = 0.5
     l2_flush_timeout_s: float = 2.0  # per queued write, off the request path
     popularity_capacity: int = 512
+    hit_flush_interval_s: float = 5.0  # hit counts added to the shared counters
+    hit_pending_max: int = 10_000  # distinct keys with unflushed hits
     wait_poll_min_s: float = 0.005  # WaitForEntry polling backoff, first step
     wait_poll_max_s: float = 0.05  # ... and its cap
 
@@ -137,6 +140,13 @@ class CacheStore:
         self._queue_signal = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.popularity = SpaceSaving(self._opts.popularity_capacity)
+        self.hits = HitTally(
+            tier,
+            ttl_s=self._opts.l1_max_ttl_s,
+            interval_s=self._opts.hit_flush_interval_s,
+            max_pending=self._opts.hit_pending_max,
+        )
+        self._entry_counts: dict[str, int] = {}
 
     @property
     def tier(self) -> CacheTier | None:
@@ -177,9 +187,9 @@ class CacheStore:
     async def get(self, key: str) -> GetResult:
         validate_key(key)
         self.popularity.add(key)
-        l1_down, entry = await self._get_l1(key)
+        l1_down, entry, shared_hits = await self._get_l1(key)
         if entry is not None:
-            return self._hit(key, entry, self._l1_name, degraded=l1_down)
+            return self._hit(key, entry, self._l1_name, degraded=l1_down, shared_hits=shared_hits)
         if self._l2 is None:
             return GetResult(hit=False, degraded=l1_down)
         mark = self._invalidations.mark()
@@ -192,17 +202,18 @@ class CacheStore:
         self._mark(self._l2.name, True)
         return await self._from_l2(key, read, l1_down, mark)
 
-    async def _get_l1(self, key: str) -> tuple[bool, cache_pb2.CacheEntry | None]:
-        """(whether L1 is down, the unexpired L1 entry or None), counted."""
+    async def _get_l1(self, key: str) -> tuple[bool, cache_pb2.CacheEntry | None, int]:
+        """(whether L1 is down, the unexpired L1 entry or None, the key's shared hit
+        count), counted."""
         if self._l1 is None:
-            return False, None
+            return False, None, 0
         try:
-            data = await self._l1.get(key)
+            data, shared_hits = await self._l1.get_counted(key)
         except TierUnavailable:
             self._failed(self._l1.name)
             self._counters[self._l1.name].misses += 1
-            return True, None
-        return False, self._check_l1(data)
+            return True, None, 0
+        return False, self._check_l1(data), shared_hits
 
     def _check_l1(self, data: bytes | None) -> cache_pb2.CacheEntry | None:
         assert self._l1 is not None
@@ -293,11 +304,20 @@ class CacheStore:
         return None
 
     def _hit(
-        self, key: str, entry: cache_pb2.CacheEntry, source: str, *, degraded: bool
+        self,
+        key: str,
+        entry: cache_pb2.CacheEntry,
+        source: str,
+        *,
+        degraded: bool,
+        shared_hits: int = 0,
     ) -> GetResult:
+        """``shared_hits``: the key's hits already flushed by every replica, when the
+        read fetched them (a single L1 read does)."""
         self._counters[source].hits += 1
         self._compute_saved_s += entry.compute_ms / 1000.0
-        entry.hit_count = max(entry.hit_count, self.popularity.count(key))
+        self.hits.record(key)
+        entry.hit_count = max(entry.hit_count, shared_hits + self.hits.pending(key))
         refresh = should_refresh_early(
             now=self._clock(),
             expires_at=entry.expires_at_unix,
@@ -478,11 +498,13 @@ class CacheStore:
                     await self._sleep(self._opts.l2_flush_interval_s)
 
     async def start(self) -> None:
+        self.hits.start()
         if self._l2 is not None and self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_loop(), name="cache-l2-flusher")
 
     async def stop(self) -> None:
-        """Stop the flusher after one last attempt to write what is queued."""
+        """Stop the flushers after one last attempt to write what is queued."""
+        await self.hits.stop()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -494,18 +516,27 @@ class CacheStore:
 
     # --- removal ---------------------------------------------------------------------
 
-    async def invalidate(self, keys: Sequence[str]) -> int:
-        """Remove ``keys`` from every tier; returns how many existed in the tier that
-        had the most of them. Raises TierUnavailable if a configured tier failed."""
+    async def invalidate(self, keys: Sequence[str], tiers: Sequence[str] = ()) -> int:
+        """Remove ``keys`` from the tiers named in ``tiers`` (empty = every tier);
+        returns how many existed in the tier that had the most of them. Raises
+        TierUnavailable if a chosen tier failed, TierNotConfigured for a tier this
+        store runs without.
+
+        Evicting L1 alone keeps L2's copy and what is queued for L2, and records no
+        invalidation, so the next read promotes the L2 copy back into L1. Removing
+        from L2 drops queued L2 writes and records the keys, so a promotion that
+        raced this call cannot copy the removed entry back. Near caches learn of an
+        L1 removal from the Redis tier's announcement; an L2-only removal leaves L1,
+        which near caches mirror, unchanged, so it announces nothing."""
         for index, key in enumerate(keys):
             validate_key(key, f"keys[{index}]")
+        chosen = self._tiers_named(tiers)
         unique = list(dict.fromkeys(keys))
-        self._unqueue(unique)
-        self._invalidations.record(unique)
+        if self._l2 is not None and self._l2 in chosen:
+            self._unqueue(unique)
+            self._invalidations.record(unique)
         removed, failure = 0, None
-        for tier in (self._l1, self._l2):
-            if tier is None:
-                continue
+        for tier in chosen:
             try:
                 removed = max(removed, await tier.delete(unique))
                 self._mark(tier.name, True)
@@ -515,6 +546,26 @@ class CacheStore:
         if failure is not None:
             raise failure
         return removed
+
+    def _tiers_named(self, names: Sequence[str]) -> list[CacheTier | DynamoTier]:
+        """The configured tiers ``names`` picks, in read order (every one when empty)."""
+        configured: list[CacheTier | DynamoTier] = [
+            t for t in (self._l1, self._l2) if t is not None
+        ]
+        if not names:
+            return configured
+        known = sorted({self._l1_name, "dynamodb", *(t.name for t in configured)})
+        unknown = [
+            FieldViolation(f"tiers[{i}]", f"unknown tier {name!r}; known: {', '.join(known)}")
+            for i, name in enumerate(names)
+            if name not in known
+        ]
+        if unknown:
+            raise InvalidInput(unknown)
+        missing = sorted(set(names) - {t.name for t in configured})
+        if missing:
+            raise TierNotConfigured(f"this cache runs without the {' and '.join(missing)} tier")
+        return [t for t in configured if t.name in names]
 
     # --- leases ----------------------------------------------------------------------
 
@@ -565,6 +616,10 @@ class CacheStore:
 
     # --- health and stats --------------------------------------------------------------
 
+    def record_entry_counts(self, counts: Mapping[str, int]) -> None:
+        """What the last census counted per tier (services.cache.census)."""
+        self._entry_counts.update(counts)
+
     async def check_tiers(self) -> bool:
         """Ping every tier; True when at least one answers (the service can serve)."""
         tiers = [t for t in (self._l1, self._l2) if t is not None]
@@ -575,8 +630,14 @@ class CacheStore:
 
     def stats(self) -> StoreStats:
         return StoreStats(
-            tiers={name: TierStats(**asdict(c)) for name, c in self._counters.items()},
-            entries=0,
+            tiers={
+                name: TierStats(**asdict(c), entries=self._entry_counts.get(name, 0))
+                for name, c in self._counters.items()
+            },
+            # L2 holds every entry written; L1 only those written or promoted lately.
+            entries=self._entry_counts.get(
+                self._l2.name if self._l2 is not None else self._l1_name, 0
+            ),
             compute_seconds_saved_total=self._compute_saved_s,
             degraded=not all(self._up.values()),
             tiers_up=dict(self._up),

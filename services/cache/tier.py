@@ -30,6 +30,22 @@ class CacheTier(Protocol):
         """``get`` for each key, in order, in as few round trips as the backend allows."""
         ...
 
+    async def get_counted(self, key: str) -> tuple[bytes | None, int]:
+        """``get``, and the key's shared hit count, in one round trip."""
+        ...
+
+    async def add_hits(self, counts: Mapping[str, int], ttl_s: float) -> None:
+        """Add to the keys' shared hit counts; each counter lives ``ttl_s`` more."""
+        ...
+
+    async def hit_counts(self, keys: Sequence[str]) -> list[int]:
+        """The shared hit count of each key, in order."""
+        ...
+
+    async def count_entries(self, limit: int) -> tuple[int, bool]:
+        """(entries stored, up to ``limit``; whether the count is complete)."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """Store ``value`` so the backend drops it after ``ttl_s`` seconds."""
         ...
@@ -83,11 +99,13 @@ class TierStats:
     promotions: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    entries: int = 0  # at the last census (services.cache.census)
 
 
 @dataclass(frozen=True)
 class StoreStats:
-    """A snapshot. ``entries`` is 0 while no tier can count its entries cheaply."""
+    """A snapshot. ``entries`` is the last census of the tier that holds every entry
+    (L2 when there is one), 0 before the first census."""
 
     tiers: Mapping[str, TierStats] = field(default_factory=dict)
     entries: int = 0

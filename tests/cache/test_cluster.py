@@ -80,3 +80,12 @@ async def test_get_many_spans_slots_in_order(tier: RedisTier) -> None:
         await tier.set(key, key.encode(), 60)
     values = await tier.get_many(KEYS)
     assert values == [k.encode() if i % 3 == 0 else None for i, k in enumerate(KEYS)]
+
+
+async def test_counted_gets_hit_flushes_and_census_work_across_slots(tier: RedisTier) -> None:
+    for key in KEYS:
+        await tier.set(key, b"v", ttl_s=60)
+    await tier.add_hits({key: i + 1 for i, key in enumerate(KEYS)}, ttl_s=60)
+    assert [await tier.get_counted(k) for k in KEYS] == [(b"v", i + 1) for i in range(len(KEYS))]
+    assert await tier.hit_counts(KEYS) == [i + 1 for i in range(len(KEYS))]
+    assert await tier.count_entries(limit=10_000) == (len(KEYS), True)

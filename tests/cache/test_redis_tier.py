@@ -186,3 +186,18 @@ async def test_ping_closes_an_open_breaker(tier: RedisTier) -> None:
     assert state(tier.breaker) is BreakerState.OPEN
     assert await tier.ping() is True
     assert state(tier.breaker) is BreakerState.CLOSED
+
+
+async def test_pooled_connections_survive_a_redis_restart(
+    tier: RedisTier, redis_server: RedisServer
+) -> None:
+    # Several pooled connections, all of which the restart breaks.
+    await asyncio.gather(*(tier.set(f"k{i}", b"v", ttl_s=60) for i in range(8)))
+    redis_server.stop()
+    redis_server.start()
+    # Every broken socket is replaced on first use: no call fails, the breaker stays shut.
+    results = await asyncio.gather(*(tier.get(f"k{i}") for i in range(8)))
+    assert results == [None] * 8  # the restarted Redis is empty (no persistence)
+    await tier.set("after", b"v", ttl_s=60)
+    assert await tier.get("after") == b"v"
+    assert state(tier.breaker) is BreakerState.CLOSED

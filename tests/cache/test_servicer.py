@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 import pytest
 
 from services.cache.app import build
+from services.cache.census import CensusPolicy
 from services.common.gen import cache_pb2, cache_pb2_grpc, types_pb2
 from tests.cache.conftest import settings_for
 from tests.conftest import MotoServer, RedisServer
@@ -174,3 +177,21 @@ async def test_metrics_export_per_tier_counters(redis_url: str, aws_env: MotoSer
         assert value("oppsuite_cache_compute_seconds_saved_total") == pytest.approx(2.5)
         written = value("oppsuite_cache_bytes_total", {"tier": "redis", "op": "written"})
         assert written is not None and written > 0
+
+
+async def test_stats_report_entries_per_tier_from_the_background_census(
+    redis_url: str, aws_env: MotoServer
+) -> None:
+    settings = replace(settings_for(redis_url, aws_env), census=CensusPolicy(interval_s=0.2))
+    async with running(lambda: build(settings)) as host:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            stub = cache_pb2_grpc.CacheStub(channel)
+            for key in ("c1", "c2", "c3"):
+                await stub.Put(cache_pb2.CachePutRequest(key=key, entry=entry(90)))
+            for _ in range(100):
+                stats = await stub.GetStats(cache_pb2.CacheStatsRequest())
+                if stats.entries == 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert stats.entries == 3
+            assert stats.tiers["redis"].entries == 3 and stats.tiers["dynamodb"].entries == 3

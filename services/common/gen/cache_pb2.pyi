@@ -94,10 +94,12 @@ class CacheBatchPutResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[CachePutResponse, _Mapping]]] = ...) -> None: ...
 
 class CacheInvalidateRequest(_message.Message):
-    __slots__ = ("keys",)
+    __slots__ = ("keys", "tiers")
     KEYS_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, keys: _Optional[_Iterable[str]] = ...) -> None: ...
+    tiers: _containers.RepeatedScalarFieldContainer[_types_pb2.CacheSource]
+    def __init__(self, keys: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[_Union[_types_pb2.CacheSource, str]]] = ...) -> None: ...
 
 class CacheInvalidateResponse(_message.Message):
     __slots__ = ("removed",)
@@ -110,7 +112,7 @@ class CacheStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class TierStats(_message.Message):
-    __slots__ = ("hits", "misses", "errors", "writes", "expired_filtered", "promotions", "bytes_read", "bytes_written")
+    __slots__ = ("hits", "misses", "errors", "writes", "expired_filtered", "promotions", "bytes_read", "bytes_written", "entries")
     HITS_FIELD_NUMBER: _ClassVar[int]
     MISSES_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +121,7 @@ class TierStats(_message.Message):
     PROMOTIONS_FIELD_NUMBER: _ClassVar[int]
     BYTES_READ_FIELD_NUMBER: _ClassVar[int]
     BYTES_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
     hits: int
     misses: int
     errors: int
@@ -127,7 +130,8 @@ class TierStats(_message.Message):
     promotions: int
     bytes_read: int
     bytes_written: int
-    def __init__(self, hits: _Optional[int] = ..., misses: _Optional[int] = ..., errors: _Optional[int] = ..., writes: _Optional[int] = ..., expired_filtered: _Optional[int] = ..., promotions: _Optional[int] = ..., bytes_read: _Optional[int] = ..., bytes_written: _Optional[int] = ...) -> None: ...
+    entries: int
+    def __init__(self, hits: _Optional[int] = ..., misses: _Optional[int] = ..., errors: _Optional[int] = ..., writes: _Optional[int] = ..., expired_filtered: _Optional[int] = ..., promotions: _Optional[int] = ..., bytes_read: _Optional[int] = ..., bytes_written: _Optional[int] = ..., entries: _Optional[int] = ...) -> None: ...
 
 class CacheStats(_message.Message):
     __slots__ = ("tiers", "entries", "redis_used_memory_bytes", "compute_seconds_saved_total", "degraded", "lease_waits", "early_refreshes", "l2_write_queue_depth", "l2_writes_dropped", "tiers_up", "l2_writes_flushed")

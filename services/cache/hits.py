@@ -1,0 +1,95 @@
+"""Hit counts per key, shared by every cache replica.
+
+A hit is counted in this process at once and added to a Redis counter in batches
+(one pipeline per flush interval), so the hot path never pays a write for it. The
+counter shares the entry's hash tag, so a Get reads the entry and its count in one
+MGET (one slot in a cluster). The count a reply carries is every replica's flushed
+hits plus this replica's unflushed ones: other replicas' last interval is missing.
+
+Counts belong to the key, not to one stored version of it: a refreshed entry keeps
+its popularity. A counter expires ``ttl_s`` after its last flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Protocol
+
+from services.cache.errors import TierUnavailable
+
+__all__ = ["HitCounterStore", "HitTally"]
+
+log = logging.getLogger(__name__)
+
+
+class HitCounterStore(Protocol):
+    async def add_hits(self, counts: Mapping[str, int], ttl_s: float) -> None: ...
+
+
+class HitTally:
+    def __init__(
+        self,
+        counters: HitCounterStore | None,
+        *,
+        ttl_s: float,
+        interval_s: float = 5.0,
+        max_pending: int = 10_000,
+    ) -> None:
+        self._counters = counters
+        self._ttl_s = ttl_s
+        self._interval_s = interval_s
+        self._max_pending = max_pending
+        self._pending: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.flushed = 0  # hits added to the shared counters
+        self.dropped = 0  # hits not counted: too many distinct keys pending, or Redis down
+
+    def record(self, key: str) -> None:
+        if key in self._pending:
+            self._pending[key] += 1
+        elif len(self._pending) < self._max_pending:
+            self._pending[key] = 1
+        else:
+            self.dropped += 1
+
+    def pending(self, key: str) -> int:
+        return self._pending.get(key, 0)
+
+    async def flush(self) -> int:
+        """Add what is pending to the shared counters; returns the hits flushed. On
+        failure the batch is dropped and counted: a popularity signal is not worth
+        a growing backlog while Redis is away."""
+        if not self._pending or self._counters is None:
+            return 0
+        batch, self._pending = self._pending, {}
+        total = sum(batch.values())
+        try:
+            await self._counters.add_hits(batch, self._ttl_s)
+        except TierUnavailable as exc:
+            self.dropped += total
+            log.debug("hit counts not flushed: %s", exc)
+            return 0
+        self.flushed += total
+        return total
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
+
+    def start(self) -> None:
+        if self._counters is not None and self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="cache-hit-flusher")
+
+    async def stop(self) -> None:
+        """Stop the loop after one last flush, so a drained replica's hits count."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), timeout=1.0)
