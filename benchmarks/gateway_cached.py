@@ -2,7 +2,10 @@
 bare grpc.aio probe of the same shape (client → proxy → server doing one Redis GET),
 with the near cache on and off. Starts everything itself on free ports.
 
-    .venv/bin/python -m benchmarks.gateway_cached [--seconds 10] [--concurrency 32]
+    .venv/bin/python -m benchmarks.gateway_cached [--seconds 5] [--rounds 3] [--concurrency 32]
+
+The three targets are measured in alternating rounds and each keeps its median round,
+so load from elsewhere on the machine falls on all of them alike.
 
 Goal: gateway throughput >= 1.0x the probe with the near cache on, >= 0.7x off.
 """
@@ -17,11 +20,11 @@ import sys
 import grpc
 import redis
 
-from benchmarks.gateway_stack import auth, free_port, stack
+from benchmarks.gateway_stack import auth, stack
 from services.client import SAMPLE_OPPORTUNITY
 from services.common.gen import cache_pb2, cache_pb2_grpc, gateway_pb2, gateway_pb2_grpc, types_pb2
 from services.gateway.loadgen import LoadResult, run_load
-from services.launcher import port_open, wait_until
+from services.launcher import free_port, port_open, wait_until
 
 REQUEST = gateway_pb2.AnalyzeRequest(opportunity=types_pb2.Opportunity(**SAMPLE_OPPORTUNITY))
 
@@ -40,6 +43,10 @@ async def measure(address: str, seconds: float, concurrency: int) -> LoadResult:
         return await run_load(call, lambda: REQUEST, concurrency=concurrency, duration_s=seconds)
 
 
+def median_run(results: list[LoadResult]) -> LoadResult:
+    return sorted(results, key=lambda r: r.summary()["throughput_rps"])[len(results) // 2]
+
+
 def line(name: str, result: LoadResult, baseline: float | None) -> str:
     s = result.summary()
     ratio = f"{s['throughput_rps'] / baseline:5.2f}x" if baseline else "   1x"
@@ -52,7 +59,8 @@ def line(name: str, result: LoadResult, baseline: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per round and target")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     limits = {"RATE_LIMIT_PER_MINUTE": "100000000", "CLIENT_RATE_LIMIT_PER_MINUTE": "100000000"}
@@ -98,15 +106,25 @@ def main() -> None:
         ]
         try:
             wait_until(lambda: port_open("127.0.0.1", proxy_port), 30, "probe proxy")
-            probe = asyncio.run(measure(f"127.0.0.1:{proxy_port}", args.seconds, args.concurrency))
-            near = asyncio.run(measure(running.gateway, args.seconds, args.concurrency))
-            remote = asyncio.run(measure(near_off, args.seconds, args.concurrency))
+            targets = {
+                "probe": f"127.0.0.1:{proxy_port}",
+                "near": running.gateway,
+                "remote": near_off,
+            }
+            runs: dict[str, list[LoadResult]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, address in targets.items():
+                    runs[name].append(asyncio.run(measure(address, args.seconds, args.concurrency)))
+            probe, near, remote = (median_run(runs[name]) for name in targets)
         finally:
             for proc in probes:
                 proc.terminate()
                 proc.wait()
     base = probe.summary()["throughput_rps"]
-    print(f"cached Analyze, {args.concurrency} concurrent, {args.seconds:.0f} s each")
+    print(
+        f"cached Analyze, {args.concurrency} concurrent; median of {args.rounds} alternating "
+        f"{args.seconds:.0f} s rounds per target"
+    )
     print(line("bare grpc.aio probe", probe, None))
     print(line("gateway, near cache on", near, base))
     print(line("gateway, near cache off", remote, base))

@@ -41,6 +41,7 @@ async def build(settings: Settings) -> ServiceHost:
         cache_channel,
         timeout_s=settings.cache_timeout_s,
         put_timeout_s=settings.cache_put_timeout_s,
+        get_batch_max=settings.cache_get_batch_max,
     )
     redis_gcra = (
         RedisGcra(settings.redis_url, timeout_s=settings.redis_timeout_s)
@@ -83,7 +84,7 @@ async def build(settings: Settings) -> ServiceHost:
         lease_ttl_ms=settings.lease_ttl_ms,
         refresh_deadline_s=settings.default_deadline_s,
     )
-    register_metrics(registry, pipeline, redis_gcra)
+    register_metrics(registry, pipeline, redis_gcra, cache)
     servicer = GatewayServicer(
         pipeline,
         keys,
@@ -122,6 +123,7 @@ async def build(settings: Settings) -> ServiceHost:
             await redis_gcra.aclose()
 
     async def close_channels() -> None:
+        await cache.aclose()
         for channel in (cache_channel, analysis_channel, monitor_channel):
             await channel.close()
 

@@ -61,6 +61,7 @@ class Settings:
     analysis_address: str  # ANALYSIS_ADDRESS
     cache_timeout_s: float  # CACHE_TIMEOUT_MS: per cache call; past it the cache is skipped
     cache_put_timeout_s: float  # CACHE_PUT_TIMEOUT_MS
+    cache_get_batch_max: int  # CACHE_GET_BATCH_MAX: lookups per BatchGet under load; 1 = off
     default_deadline_s: float  # REQUEST_DEADLINE_SECONDS: when the caller sets no deadline
     monitor_timeout_s: float  # MONITOR_TIMEOUT_MS: GetPerformance's call to the monitor
     # Rate limits (GCRA in Redis, shared by every replica).
@@ -94,6 +95,9 @@ class Settings:
             analysis_address=env_str(environ, "ANALYSIS_ADDRESS", "127.0.0.1:50053"),
             cache_timeout_s=env_float(environ, "CACHE_TIMEOUT_MS", 250, minimum=1) / 1000,
             cache_put_timeout_s=env_float(environ, "CACHE_PUT_TIMEOUT_MS", 1000, minimum=1) / 1000,
+            cache_get_batch_max=env_int(
+                environ, "CACHE_GET_BATCH_MAX", 16, minimum=1, maximum=1000
+            ),
             default_deadline_s=env_float(environ, "REQUEST_DEADLINE_SECONDS", 180, minimum=1),
             monitor_timeout_s=env_float(environ, "MONITOR_TIMEOUT_MS", 2000, minimum=1) / 1000,
             redis_url=env_str(environ, "REDIS_URL", "redis://127.0.0.1:6379/0"),

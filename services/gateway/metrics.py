@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from services.gateway.nearcache import NearCache
 from services.gateway.pipeline import Pipeline
 from services.gateway.ratelimit import RedisGcra
+from services.gateway.upstream import CacheClient
 
 __all__ = ["GatewayCollector", "register_metrics"]
 
@@ -23,9 +24,12 @@ P = "oppsuite_gateway_"
 
 
 class GatewayCollector(Collector):
-    def __init__(self, pipeline: Pipeline, redis: RedisGcra | None) -> None:
+    def __init__(
+        self, pipeline: Pipeline, redis: RedisGcra | None, cache: CacheClient | None = None
+    ) -> None:
         self._pipeline = pipeline
         self._redis = redis
+        self._cache = cache
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         p = self._pipeline
@@ -71,6 +75,18 @@ class GatewayCollector(Collector):
         yield refreshes
         yield from self._limiter()
         yield from _near(p.near)
+        if self._cache is not None:
+            lookups, rpcs = self._cache.lookups_batched
+            yield _counter(
+                f"{P}cache_lookups_sent",
+                "Lookups sent to the cache service (after the near cache).",
+                lookups,
+            )
+            yield _counter(
+                f"{P}cache_lookup_rpcs",
+                "Get/BatchGet calls that carried them (fewer under load: batching).",
+                rpcs,
+            )
 
     def _limiter(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         limiter = self._pipeline.limiter
@@ -141,6 +157,9 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
 
 
 def register_metrics(
-    registry: CollectorRegistry, pipeline: Pipeline, redis: RedisGcra | None
+    registry: CollectorRegistry,
+    pipeline: Pipeline,
+    redis: RedisGcra | None,
+    cache: CacheClient | None = None,
 ) -> None:
-    registry.register(GatewayCollector(pipeline, redis))
+    registry.register(GatewayCollector(pipeline, redis, cache))

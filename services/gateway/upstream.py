@@ -26,6 +26,7 @@ from services.common.gen import (
     cache_pb2_grpc,
     types_pb2,
 )
+from services.common.microbatch import MicroBatcher
 from services.common.rpc_errors import retry_delay_of
 
 __all__ = ["AnalysisClient", "CacheClient", "CacheLookup", "LeaseReply", "upstream_error"]
@@ -68,18 +69,50 @@ class LeaseReply:
 
 
 class CacheClient:
-    """Never raises on the hot path: a slow or failed cache is a miss."""
+    """Never raises on the hot path: a slow or failed cache is a miss.
 
-    def __init__(self, channel: grpc.aio.Channel, *, timeout_s: float, put_timeout_s: float):
+    Lookups that arrive while ``max_in_flight`` of them are out go together in one
+    ``BatchGet`` of at most ``get_batch_max`` keys (MicroBatcher): under load one RPC
+    serves many callers, at rest each lookup is a plain ``Get`` sent at once."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        timeout_s: float,
+        put_timeout_s: float,
+        get_batch_max: int = 16,
+        max_in_flight: int = 2,
+    ):
         self._stub = cache_pb2_grpc.CacheStub(channel)
         self._timeout_s = timeout_s
         self._put_timeout_s = put_timeout_s
+        self._gets: MicroBatcher[str, cache_pb2.CacheGetResponse] = MicroBatcher(
+            self._get_many, max_batch=get_batch_max, max_in_flight=max_in_flight
+        )
+
+    @property
+    def lookups_batched(self) -> tuple[int, int]:
+        """(lookups, RPCs that carried them)."""
+        return self._gets.items, self._gets.batches
+
+    async def _get_many(self, keys: list[str]) -> list[cache_pb2.CacheGetResponse]:
+        if len(keys) == 1:
+            reply = await self._stub.Get(
+                cache_pb2.CacheGetRequest(key=keys[0]), timeout=self._timeout_s
+            )
+            return [reply]
+        replies = await self._stub.BatchGet(
+            cache_pb2.CacheBatchGetRequest(keys=keys), timeout=self._timeout_s
+        )
+        return list(replies.results)
+
+    async def aclose(self) -> None:
+        await self._gets.aclose()
 
     async def get(self, key: str) -> CacheLookup:
         try:
-            reply = await self._stub.Get(
-                cache_pb2.CacheGetRequest(key=key), timeout=self._timeout_s
-            )
+            reply = await self._gets.submit(key)
         except grpc.aio.AioRpcError as error:
             log.warning("cache get failed", extra={"code": error.code().name})
             return CacheLookup(None, types_pb2.CACHE_SOURCE_MISS, error=True)

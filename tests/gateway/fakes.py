@@ -89,10 +89,14 @@ class LeasingCache(cache_pb2_grpc.CacheServicer):  # type: ignore[misc]
     hits: int = 0
     misses: int = 0
     puts: int = 0
+    batch_gets: int = 0
+    get_delay_s: float = 0.0  # each Get takes this long (a BatchGet, too: keys in parallel)
     refresh_early: bool = False  # answer hits with XFetch's "recompute now"
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def Get(self, request: Any, context: Any) -> cache_pb2.CacheGetResponse:
+        if self.get_delay_s:
+            await asyncio.sleep(self.get_delay_s)
         entry = self.entries.get(request.key)
         if entry is None:
             self.misses += 1
@@ -104,6 +108,13 @@ class LeasingCache(cache_pb2_grpc.CacheServicer):  # type: ignore[misc]
             source=types_pb2.CACHE_SOURCE_REDIS,
             refresh_early=self.refresh_early,
         )
+
+    async def BatchGet(self, request: Any, context: Any) -> cache_pb2.CacheBatchGetResponse:
+        self.batch_gets += 1
+        results = await asyncio.gather(
+            *(self.Get(cache_pb2.CacheGetRequest(key=key), context) for key in request.keys)
+        )
+        return cache_pb2.CacheBatchGetResponse(results=results)
 
     async def Put(self, request: Any, context: Any) -> cache_pb2.CachePutResponse:
         entry = cache_pb2.CacheEntry()

@@ -152,6 +152,38 @@ async def test_identical_misses_on_two_replicas_share_one_analysis(world: World)
         await stop(a, b)
 
 
+async def test_concurrent_lookups_share_batch_gets_and_each_gets_its_own_entry(
+    world: World,
+) -> None:
+    gateway = await start_gateway(world)
+    try:
+        names = [f"Customer {i}" for i in range(30)]
+        first = [
+            await gateway.stub.Analyze(request(customer_name=n), metadata=AUTH, timeout=10)
+            for n in names
+        ]
+        # Mark every stored entry so each reply can be matched to its own key.
+        marks = {r.meta.cache_key: 1000 + i for i, r in enumerate(first)}
+        for key, mark in marks.items():
+            world.cache.entries[key].analysis.predicted_arr_usd = mark
+        world.cache.get_delay_s = 0.05  # lookups pile up behind the first ones
+        hits_before = world.cache.hits
+        replies = await asyncio.gather(
+            *(
+                gateway.stub.Analyze(request(customer_name=n), metadata=AUTH, timeout=10)
+                for n in names
+            )
+        )
+        assert all(r.meta.cache_source == types_pb2.CACHE_SOURCE_REDIS for r in replies)
+        assert [r.analysis.predicted_arr_usd for r in replies] == [
+            marks[r.meta.cache_key] for r in replies
+        ]
+        assert world.cache.hits - hits_before == 30
+        assert world.cache.batch_gets >= 1  # some of the 30 lookups went together
+    finally:
+        await stop(gateway)
+
+
 async def test_a_holder_that_fails_lets_the_waiter_compute(world: World) -> None:
     # Another replica holds the lease and never writes: the wait ends when the lease
     # is released and this replica computes itself.

@@ -108,6 +108,30 @@ async def test_concurrent_decisions_are_atomic(redis_url: str) -> None:
         await g.aclose()
 
 
+async def test_a_batch_decides_each_request_alone_and_in_order(redis_url: str) -> None:
+    """Concurrent decisions share script calls, with the same outcome as one by one: a
+    request rejected by its client limit consumes nothing of the global limit."""
+    gcra = RedisGcra(redis_url, timeout_s=1.0, max_in_flight=1)
+    glob = LimitCheck("global", "global", "{oppsuite:rl}:g", LimitSpec(0.001, 10))
+
+    def request(client: str) -> list[LimitCheck]:
+        own = LimitCheck("client", client, "{oppsuite:rl}:c:" + client, LimitSpec(0.001, 2))
+        return [own, glob]
+
+    clients = ["a", "b", "c", "a", "a", "b", "d", "e", "a", "f", "g", "h", "i"]
+    results = await asyncio.gather(*(gcra.check(request(c)) for c in clients))
+    # a: 2 of 4 (its own limit); the two refused a's consume no global capacity, so
+    # the global limit (10) lasts until h and refuses only i.
+    outcome = [(allowed, "global" if which == 1 else "") for allowed, which, _ in results]
+    admitted = [c for c, (ok, _) in zip(clients, outcome, strict=True) if ok]
+    assert admitted == ["a", "b", "c", "a", "b", "d", "e", "f", "g", "h"]
+    assert outcome[clients.index("i")] == (False, "global")
+    assert [ok for ok, _ in outcome[3:6]] == [True, False, True]  # a's 3rd by its limit
+    assert gcra.decisions == len(clients)
+    assert gcra.round_trips < len(clients)  # batched: fewer script calls than decisions
+    await gcra.aclose()
+
+
 async def test_script_reloaded_after_redis_forgets_it(redis_url: str) -> None:
     import redis.asyncio as aioredis
 
