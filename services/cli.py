@@ -139,6 +139,12 @@ def _sample_twice(target: str, key: str) -> None:
             print(format_analysis(response))
 
 
+def _print_alert(body: dict[str, object]) -> None:
+    """What the local alert inbox shows as each notification arrives."""
+    stamp = time.strftime("%H:%M:%S")
+    print(f"\n[{stamp}] alert inbox received: {body.get('title', body)}", flush=True)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     key = ensure_key_file(_key_file()) if not os.environ.get("GATEWAY_API_KEYS") else None
     suite = Suite(SuiteConfig.from_env(os.environ, STATE_DIR))
@@ -154,8 +160,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         print(suite.ensure_redis())
         print(suite.ensure_dynamodb())
+        print(suite.start_alert_inbox(on_alert=_print_alert))
         suite.start_services()
         ready = suite.wait_serving()
+        suite.write_state()
         print("all services SERVING: " + ", ".join(f"{s} {t:.1f}s" for s, t in ready.items()))
         print(f"gateway on {suite.config.address('gateway')}; logs in {suite.log_dir}")
         if not args.no_sample:

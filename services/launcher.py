@@ -1,12 +1,17 @@
 """`oppsuite up`: everything a newcomer needs, started in order and stopped cleanly.
 
 Redis (started only when nothing answers), a local DynamoDB endpoint (moto server),
-then monitor → cache → analysis → gateway, each waited for until SERVING.
+a local alert inbox the monitor's webhook channel points at (unless
+PERFORMANCE_ALERTS_WEBHOOK is set or OPPSUITE_ALERT_INBOX=off), then monitor → cache →
+analysis → gateway, each waited for until SERVING. While it serves, ``suite.json`` in
+the state directory names every address (read by `oppsuite validate`).
 Ctrl-C (or SIGTERM) stops them in reverse order, each draining first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,15 +20,20 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["Suite", "SuiteConfig"]
+from services.ops.alert_inbox import AlertInbox
+
+__all__ = ["STATE_FILE", "Suite", "SuiteConfig", "read_state"]
+
+STATE_FILE = "suite.json"  # in the state directory while `oppsuite up` serves
 
 SERVICES = ("monitor", "cache", "analysis", "gateway")
 DEFAULT_PORTS = {"gateway": 50051, "cache": 50052, "analysis": 50053, "monitor": 50054}
@@ -124,6 +134,8 @@ class Suite:
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[object] = []
+        self._inbox: AlertInbox | None = None
+        self._inbox_env: dict[str, str] = {}
 
     @property
     def log_dir(self) -> Path:
@@ -151,8 +163,45 @@ class Suite:
             env[f"{service.upper()}_HOST"] = c.host
             env[f"{service.upper()}_PORT"] = str(c.ports[service])
             env[f"{service.upper()}_METRICS_PORT"] = str(c.metrics_ports[service])
+        env.update(self._inbox_env)
         env.update(c.extra_env)
         return env
+
+    @property
+    def alert_inbox_url(self) -> str | None:
+        return self._inbox.url if self._inbox is not None else None
+
+    def start_alert_inbox(self, on_alert: Callable[[dict[str, Any]], None] | None = None) -> str:
+        """A local receiver for the monitor's webhook channel, on a free loopback port;
+        call before ``start_services``. Skipped when a webhook is configured already."""
+        if self.env().get("OPPSUITE_ALERT_INBOX", "on").strip().lower() in {"off", "0", "false"}:
+            return "alert inbox off (OPPSUITE_ALERT_INBOX=off)"
+        if self.env().get("PERFORMANCE_ALERTS_WEBHOOK", "").strip():
+            return "alert inbox not started: PERFORMANCE_ALERTS_WEBHOOK is set"
+        log_file = self.config.state_dir / "alerts.jsonl"
+        inbox = AlertInbox(host=self.config.host, log_file=log_file, on_alert=on_alert)
+        url = inbox.start()
+        self._inbox = inbox
+        self._inbox_env = {"PERFORMANCE_ALERTS_WEBHOOK": url}
+        return f"alert inbox on {url} (the monitor's webhook channel; also in {log_file})"
+
+    @property
+    def state_file(self) -> Path:
+        return self.config.state_dir / STATE_FILE
+
+    def write_state(self) -> None:
+        """Where everything is, for `oppsuite validate` (removed by ``stop``)."""
+        c = self.config
+        state = {
+            "pid": os.getpid(),
+            "gateway": c.address("gateway"),
+            "cache": c.address("cache"),
+            "monitor": c.address("monitor"),
+            "metrics_urls": [f"http://{c.host}:{c.metrics_ports[s]}/metrics" for s in SERVICES],
+            "alert_inbox": self.alert_inbox_url,
+        }
+        c.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
     def _spawn(
         self, name: str, argv: list[str], env: Mapping[str, str] | None = None
@@ -283,6 +332,13 @@ class Suite:
         for log in self._logs:
             log.close()  # type: ignore[attr-defined]
         self._logs.clear()
+        if self._inbox is not None:
+            self._inbox.stop()
+            self._inbox, self._inbox_env = None, {}
+        state = read_state(self.config.state_dir)
+        if state is not None and state.get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                self.state_file.unlink()
 
     def kill(self, name: str) -> None:
         """For fault tests: stop one process abruptly."""
@@ -294,3 +350,14 @@ class Suite:
         proc = self._procs[name]
         proc.send_signal(signal.SIGTERM)
         return proc
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    """What a running `oppsuite up` wrote, or None (no file, unreadable, or its
+    process is gone)."""
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if isinstance(state, dict) else None

@@ -1,4 +1,4 @@
-"""``oppsuite alerts``: list and watch alerts, create and delete silences."""
+"""``oppsuite alerts``: list and watch alerts, create and delete silences, send a test alert."""
 
 from __future__ import annotations
 
@@ -56,6 +56,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     delete = silences.add_parser("delete", help="end a silence now")
     delete.add_argument("id")
     delete.set_defaults(func=cmd_silence_delete)
+
+    test = actions.add_parser(
+        "test", help="send a synthetic test alert through the channels; print each outcome"
+    )
+    test.add_argument(
+        "--channel", action="append", default=[], help="only this channel (repeat for more)"
+    )
+    test.add_argument("--wait", type=float, default=30.0, help="seconds to wait for outcomes")
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(func=cmd_test)
 
 
 def _stub(args: argparse.Namespace) -> tuple[grpc.Channel, monitor_pb2_grpc.MonitorStub]:
@@ -175,3 +185,26 @@ def cmd_silence_delete(args: argparse.Namespace) -> int:
             return _fail(error)
     print(f"silence {silence.id} deleted")
     return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    channel, stub = _stub(args)
+    request = monitor_pb2.SendTestAlertRequest(
+        channels=args.channel, requested_by="oppsuite alerts test", wait_seconds=args.wait
+    )
+    with channel:
+        try:
+            reply = stub.SendTestAlert(request, timeout=max(args.timeout, args.wait + 5))
+        except grpc.RpcError as error:
+            return _fail(error)
+    if args.json:
+        print(json_format.MessageToJson(reply))
+    else:
+        print(f"test alert {reply.test_id}")
+        for d in reply.deliveries:
+            outcome = "delivered" if d.delivered else "PENDING" if d.pending else "NOT delivered"
+            why = f"  {d.error}" if d.error and not d.delivered else ""
+            print(
+                f"  {d.channel:10} {outcome:13} {d.attempts} attempt(s) {d.latency_ms:8.0f} ms{why}"
+            )
+    return 0 if reply.deliveries and all(d.delivered for d in reply.deliveries) else 1

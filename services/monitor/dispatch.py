@@ -8,6 +8,9 @@ channel's Retry-After when it gave one, and (4) after ``max_attempts`` or a perm
 failure writes a dead-letter record (bounded, logged, counted). A full queue also
 dead-letters, so nothing is dropped silently. The claim is taken once, before the
 first attempt: retries by the claimer never reach the channel twice for one success.
+
+Every queued notification has a ``Delivery`` record (attempts, last error, outcome);
+``submit`` returns it so a caller can wait for the outcome (SendTestAlert does).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.monitor.alerts import Notification
@@ -29,6 +32,7 @@ __all__ = [
     "ChannelWorker",
     "Claimer",
     "DeadLetter",
+    "Delivery",
     "DeliveryError",
     "Dispatcher",
     "LocalClaimer",
@@ -84,6 +88,27 @@ class ChannelStats:
     retries: int = 0
     suppressed: int = 0  # another replica held the claim
     dead: int = 0
+    tests_delivered: int = 0  # synthetic test notifications (also counted in sent / dead)
+    tests_failed: int = 0
+
+
+@dataclass
+class Delivery:
+    """How far one notification got on one channel. ``finished`` is set once the
+    outcome is known: delivered, dead-lettered, or suppressed by another replica's claim."""
+
+    channel: str
+    queued_at: float  # the worker's clock (monotonic)
+    attempts: int = 0
+    delivered: bool = False
+    error: str = ""
+    finished_at: float | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def finish(self, at: float, *, delivered: bool, error: str = "") -> None:
+        if not self.finished.is_set():
+            self.delivered, self.error, self.finished_at = delivered, error, at
+            self.finished.set()
 
 
 class ChannelWorker:
@@ -104,7 +129,7 @@ class ChannelWorker:
         self.channel = channel
         self._claimer = claimer
         self._dead = dead_letters
-        self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[tuple[Notification, Delivery]] = asyncio.Queue(max_queue)
         self._max_attempts = max_attempts
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._clock = clock
@@ -120,10 +145,16 @@ class ChannelWorker:
         return self._queue.qsize() + (1 if self._busy else 0)
 
     def offer(self, notification: Notification) -> None:
+        self.submit(notification)
+
+    def submit(self, notification: Notification) -> Delivery:
+        """Queue ``notification``; the returned record says how far it got."""
+        delivery = Delivery(self.channel.name, self._clock())
         try:
-            self._queue.put_nowait(notification)
+            self._queue.put_nowait((notification, delivery))
         except asyncio.QueueFull:
-            self._dead_letter(notification, "queue full", 0)
+            self._dead_letter(notification, "queue full", 0, delivery)
+        return delivery
 
     def start(self) -> None:
         if self._task is None:
@@ -136,7 +167,8 @@ class ChannelWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         while not self._queue.empty():
-            self._dead_letter(self._queue.get_nowait(), "monitor stopped before sending", 0)
+            notification, delivery = self._queue.get_nowait()
+            self._dead_letter(notification, "monitor stopped before sending", 0, delivery)
             self._queue.task_done()
 
     async def idle(self, timeout_s: float) -> bool:
@@ -149,29 +181,32 @@ class ChannelWorker:
 
     async def _run(self) -> None:
         while True:
-            notification = await self._queue.get()
+            notification, delivery = await self._queue.get()
             self._busy = True
             try:
-                await self._deliver(notification)
+                await self._deliver(notification, delivery)
             except Exception:  # a bug in one channel must not stop its worker
                 log.exception("notification worker failed", extra={"channel": self.channel.name})
-                self._dead_letter(notification, "internal error", 0)
+                self._dead_letter(notification, "internal error", delivery.attempts, delivery)
             finally:
                 self._busy = False
                 self._queue.task_done()
 
-    async def _deliver(self, notification: Notification) -> None:
+    async def _deliver(self, notification: Notification, delivery: Delivery) -> None:
         if not await self._claimer.claim(self.channel.name, notification):
             self.stats.suppressed += 1
+            delivery.finish(self._clock(), delivered=False, error="another replica claimed it")
             return
         for attempt in range(1, self._max_attempts + 1):
             await self._sleep(max(0.0, self._next_send_at - self._clock()))
             self._next_send_at = self._clock() + self.channel.min_interval_s
+            delivery.attempts = attempt
             try:
                 await self.channel.send(notification)
             except DeliveryError as error:
+                delivery.error = str(error)
                 if not error.retryable or attempt == self._max_attempts:
-                    self._dead_letter(notification, str(error), attempt)
+                    self._dead_letter(notification, str(error), attempt, delivery)
                     return
                 self.stats.retries += 1
                 delay = self._delay(attempt, error.retry_after_s)
@@ -182,6 +217,9 @@ class ChannelWorker:
                 await self._sleep(delay)
             else:
                 self.stats.sent += 1
+                if notification.kind == "test":
+                    self.stats.tests_delivered += 1
+                delivery.finish(self._clock(), delivered=True)
                 return
 
     def _delay(self, attempt: int, retry_after_s: float | None) -> float:
@@ -191,8 +229,13 @@ class ChannelWorker:
         backoff: float = min(cap, initial * 2 ** (attempt - 1))
         return backoff * (0.5 + 0.5 * self._rng.random())
 
-    def _dead_letter(self, notification: Notification, reason: str, attempts: int) -> None:
+    def _dead_letter(
+        self, notification: Notification, reason: str, attempts: int, delivery: Delivery
+    ) -> None:
         self.stats.dead += 1
+        if notification.kind == "test":
+            self.stats.tests_failed += 1
+        delivery.finish(self._clock(), delivered=False, error=reason)
         self._dead.append(
             DeadLetter(
                 self.channel.name, notification.key, reason, attempts, time.time(), notification
@@ -224,6 +267,15 @@ class Dispatcher:
     def offer(self, notification: Notification) -> None:
         for worker in self.workers:
             worker.offer(notification)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [worker.channel.name for worker in self.workers]
+
+    def submit(self, notification: Notification, channels: Sequence[str]) -> list[Delivery]:
+        """Queue ``notification`` on the named channels only, in the order named."""
+        by_name = {worker.channel.name: worker for worker in self.workers}
+        return [by_name[name].submit(notification) for name in channels]
 
     def start(self) -> None:
         for worker in self.workers:

@@ -215,6 +215,12 @@ class MonitorCollector(Collector):
         depth = GaugeMetricFamily(
             "oppsuite_notification_queue_depth", "Notifications waiting.", labels=["channel"]
         )
+        tests = CounterMetricFamily(
+            "oppsuite_test_notifications",
+            "Synthetic test notifications (SendTestAlert) by channel and outcome; "
+            "also counted in oppsuite_notifications_total.",
+            labels=["channel", "outcome"],
+        )
         dispatcher = self._core.dispatcher
         for worker in dispatcher.workers if dispatcher else []:
             stats, channel = worker.stats, worker.channel.name
@@ -226,8 +232,11 @@ class MonitorCollector(Collector):
             ):
                 sent.add_metric([channel, outcome], value)
             depth.add_metric([channel], worker.depth)
+            tests.add_metric([channel, "delivered"], stats.tests_delivered)
+            tests.add_metric([channel, "failed"], stats.tests_failed)
         yield sent
         yield depth
+        yield tests
         if self._claimer is not None:
             yield CounterMetricFamily(
                 "oppsuite_claim_log_unreachable",

@@ -23,6 +23,8 @@ def _when(at: float) -> str:
 
 
 def render_title(notification: Notification) -> str:
+    if notification.kind == "test":
+        return f"[TEST] oppsuite test alert {notification.digest}: not a real alert"
     worst = max(notification.alerts, key=lambda a: a.rule.severity == "critical", default=None)
     severity = worst.rule.severity.upper() if worst else "INFO"
     names = sorted({a.rule.name for a in notification.alerts})
@@ -52,14 +54,32 @@ def _alert_line(alert: Alert, kind: str) -> str:
 
 
 def render_text(notification: Notification) -> str:
+    if notification.kind == "test":
+        return _test_text(notification)
     lines = [render_title(notification)]
     lines.extend(_alert_line(a, notification.kind) for a in notification.alerts)
     return "\n".join(lines)
 
 
+def _test_text(notification: Notification) -> str:
+    requested_by = next((a.subject.get("requested_by", "") for a in notification.alerts), "")
+    return "\n".join(
+        [
+            render_title(notification),
+            f"- INFO: a synthetic test notification (test id {notification.digest}), sent "
+            f"at {_when(notification.at)}"
+            + (f" for {requested_by}" if requested_by else "")
+            + " to check that alerts reach this channel. No action needed.",
+        ]
+    )
+
+
 def notification_json(notification: Notification) -> dict[str, Any]:
-    """The generic webhook body (also what the dead-letter record keeps)."""
+    """The generic webhook body (also what the dead-letter record keeps). A test
+    notification has ``status`` "test" and its id in ``test_id``."""
+    test = {"test_id": notification.digest} if notification.kind == "test" else {}
     return {
+        **test,
         "key": notification.key,
         "group": notification.group,
         "status": notification.kind,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -20,16 +22,45 @@ from services.monitor.convert import (
     silence_to_proto,
 )
 from services.monitor.core import MonitorCore
+from services.monitor.testalert import CHANNEL_SETTINGS, AlertTestResult, send_test_alert
 
-__all__ = ["MonitorServicer"]
+__all__ = ["DEFAULT_TEST_WAIT_S", "MAX_TEST_WAIT_S", "MonitorServicer"]
 
 _MAX_ID_CHARS = 64
+_MAX_REQUESTER_CHARS = 128
+DEFAULT_TEST_WAIT_S = 30.0
+MAX_TEST_WAIT_S = 300.0
+_DEADLINE_MARGIN_S = 0.25  # answer with pending outcomes before the caller's deadline
+
+
+def _test_alert_reply(result: AlertTestResult) -> monitor_pb2.SendTestAlertResponse:
+    return monitor_pb2.SendTestAlertResponse(
+        test_id=result.test_id,
+        sent_at_unix=result.sent_at,
+        deliveries=[
+            monitor_pb2.ChannelDelivery(
+                channel=o.channel,
+                delivered=o.delivered,
+                attempts=o.attempts,
+                latency_ms=o.latency_s * 1000,
+                error=o.error,
+                pending=o.pending,
+            )
+            for o in result.outcomes
+        ],
+    )
 
 
 class MonitorServicer(monitor_pb2_grpc.MonitorServicer):  # type: ignore[misc]
-    def __init__(self, core: MonitorCore, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        core: MonitorCore,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._core = core
         self._clock = clock
+        self._monotonic = monotonic
 
     async def Report(
         self,
@@ -100,3 +131,36 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServicer):  # type: ignore[misc]
         self, request: monitor_pb2.GetCostRequest, context: grpc.aio.ServicerContext
     ) -> monitor_pb2.CostReport:
         return cost_to_proto(self._core.cost(), self._clock())
+
+    async def SendTestAlert(
+        self, request: monitor_pb2.SendTestAlertRequest, context: grpc.aio.ServicerContext
+    ) -> monitor_pb2.SendTestAlertResponse:
+        violations = []
+        if len(request.channels) > len(CHANNEL_SETTINGS):
+            violations.append(
+                FieldViolation("channels", f"at most {len(CHANNEL_SETTINGS)} channels")
+            )
+        if len(request.requested_by) > _MAX_REQUESTER_CHARS:
+            violations.append(
+                FieldViolation("requested_by", f"at most {_MAX_REQUESTER_CHARS} characters")
+            )
+        wait = request.wait_seconds
+        if not math.isfinite(wait) or not 0 <= wait <= MAX_TEST_WAIT_S:
+            violations.append(
+                FieldViolation("wait_seconds", f"0-{MAX_TEST_WAIT_S:.0f} (0 = default)")
+            )
+        if violations:
+            raise InvalidInput(violations)
+        wait = wait or DEFAULT_TEST_WAIT_S
+        remaining = context.time_remaining()
+        if remaining is not None:
+            wait = min(wait, max(0.0, float(remaining) - _DEADLINE_MARGIN_S))
+        result = await send_test_alert(
+            self._core.dispatcher,
+            list(request.channels),
+            wait_s=wait,
+            clock=self._clock,
+            monotonic=self._monotonic,
+            requested_by=request.requested_by,
+        )
+        return _test_alert_reply(result)

@@ -41,22 +41,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     validate = subparsers.add_parser(
         "validate",
-        help="live checks against a running suite: caching, pooling, rate limits, latency",
+        help="live checks against a running suite: caching, tier promotion, pooling, rate limits, "
+        "latency, metrics, an alert round trip",
         description="Measures a running suite and reports each check as PASS or FAIL with "
         "the figure it measured; exits non-zero when any check fails.",
     )
+    running = "a running `oppsuite up` (.oppsuite/suite.json)"
     validate.add_argument(
-        "--target", help="gateway address (default: $OPPSUITE_GATEWAY or 127.0.0.1:50051)"
+        "--target",
+        help=f"gateway address (default: $OPPSUITE_GATEWAY, {running}, or 127.0.0.1:50051)",
     )
     validate.add_argument(
         "--metrics",
-        help="comma-separated /metrics URLs (default: $OPPSUITE_METRICS_URLS or the four "
-        "local ports 9101-9104)",
+        help="comma-separated /metrics URLs (default: $OPPSUITE_METRICS_URLS, "
+        f"{running}, or the four local ports 9101-9104)",
     )
     validate.add_argument(
         "--monitor",
-        help="monitor address for the alerting round trip (default: $OPPSUITE_MONITOR or "
-        "127.0.0.1:50054; 'none' skips it)",
+        help="monitor address for the alert checks (default: $OPPSUITE_MONITOR, "
+        f"{running}, or 127.0.0.1:50054; 'none' skips them)",
+    )
+    validate.add_argument(
+        "--cache",
+        help="cache address for the tier-promotion check (default: $CACHE_ADDRESS, "
+        f"{running}, or 127.0.0.1:50052; 'none' skips it)",
+    )
+    validate.add_argument(
+        "--alert-inbox",
+        help="URL of an alert inbox where the test alert must arrive (default: the "
+        f"inbox of {running}; 'none' checks delivery acknowledgements only)",
+    )
+    validate.add_argument(
+        "--alert-channel",
+        action="append",
+        default=[],
+        help="send the test alert on this channel only (repeat; default: every configured channel)",
     )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--burst", type=int, default=300, help="requests in the burst")
@@ -96,21 +115,43 @@ def _deploy(args: argparse.Namespace) -> int:
     return run(options, sys.stdout)
 
 
+def _address(value: str | None, default: str) -> str | None:
+    """``value`` (or ``default``), with 'none' meaning: skip what needs it."""
+    chosen = str(value or default).strip()
+    return None if chosen.lower() == "none" else chosen
+
+
 def _validate(args: argparse.Namespace) -> int:
     from services.client import api_key
+    from services.launcher import read_state
     from services.ops.validate import ValidateOptions, run
 
     state_dir = Path(os.environ.get("OPPSUITE_STATE_DIR", ".oppsuite"))
     key_file = Path(os.environ.get("OPPSUITE_API_KEY_FILE", str(state_dir / "api-key")))
-    metrics = args.metrics or os.environ.get("OPPSUITE_METRICS_URLS") or DEFAULT_METRICS
-    monitor = args.monitor or os.environ.get("OPPSUITE_MONITOR", "127.0.0.1:50054")
+    # A flag, else the variable, else what a running `oppsuite up` wrote, else the default.
+    up = read_state(state_dir) or {}
+    metrics = (
+        args.metrics
+        or os.environ.get("OPPSUITE_METRICS_URLS")
+        or ",".join(up.get("metrics_urls") or [])
+        or DEFAULT_METRICS
+    )
+    monitor = args.monitor or os.environ.get("OPPSUITE_MONITOR") or up.get("monitor")
+    cache = args.cache or os.environ.get("CACHE_ADDRESS") or up.get("cache")
+    inbox = args.alert_inbox or up.get("alert_inbox") or "none"
     if args.burst < 1 or args.timeout <= 0:
         raise SystemExit("--burst must be at least 1 and --timeout positive")
     options = ValidateOptions(
-        gateway=args.target or os.environ.get("OPPSUITE_GATEWAY", "127.0.0.1:50051"),
+        gateway=args.target
+        or os.environ.get("OPPSUITE_GATEWAY")
+        or up.get("gateway")
+        or "127.0.0.1:50051",
         api_key=api_key(key_file),
         metrics_urls=[u.strip() for u in metrics.split(",") if u.strip()],
-        monitor=None if monitor.lower() == "none" else monitor,
+        monitor=_address(monitor, "127.0.0.1:50054"),
+        cache=_address(cache, "127.0.0.1:50052"),
+        alert_inbox=_address(inbox, "none"),
+        alert_channels=args.alert_channel,
         timeout_s=args.timeout,
         hit_p95_threshold_ms=args.hit_threshold_ms,
         total_threshold_ms=args.total_threshold_ms,

@@ -4,13 +4,18 @@ Each check measures something and reports it, PASS or FAIL, with the figure it m
 
 - caching: a unique opportunity is a miss, the same one again is a hit (and from which
   tier), and ``bypass_cache`` really bypasses;
+- caching: tier promotion, against the cache service itself: a synthetic entry under a
+  unique key, evicted from Redis (L1) only, is read from DynamoDB (L2), then from Redis
+  (promoted, carrying L2's expiry), and finally removed from every tier;
 - pooling: connection-pool metrics are exported and within their bounds;
 - rate limiting: a burst of requests gets RESOURCE_EXHAUSTED rejections that carry a
   RetryInfo delay;
 - response times: cache hits and the uncached workflow (and each of its steps) against
   their thresholds;
 - monitoring: GetPerformance answers with the traffic just sent, and every service's
-  /metrics endpoint answers with RPC metrics.
+  /metrics endpoint answers with RPC metrics; a silence round trip through the alert
+  API; an alert round trip: SendTestAlert is delivered on every configured channel and,
+  when an alert inbox is known (``oppsuite up`` runs one), arrives there.
 
 Nothing is taken on trust from a flag or a previous run: every figure is measured now.
 """
@@ -22,9 +27,10 @@ import json
 import statistics
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
@@ -35,6 +41,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.client import SAMPLE_OPPORTUNITY, metadata, opportunity_from
 from services.common.gen import (
+    cache_pb2,
+    cache_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
     monitor_pb2,
@@ -58,6 +66,11 @@ class ValidateOptions:
     api_key: str
     metrics_urls: Sequence[str]
     monitor: str | None = None  # the monitor's address, for the alerting round trip
+    cache: str | None = None  # the cache's address, for the tier-promotion check
+    alert_inbox: str | None = None  # an alert inbox URL to confirm the test alert arrived
+    alert_channels: Sequence[str] = ()  # channels to send the test alert on (empty = all)
+    alert_wait_s: float = 20.0  # for the channels' delivery outcomes
+    inbox_wait_s: float = 10.0  # for the test alert to show up in the inbox
     timeout_s: float = 60.0  # per analysis call
     hit_samples: int = 20
     hit_p95_threshold_ms: float = 100.0
@@ -326,6 +339,187 @@ async def alerting_check(monitor: str | None) -> CheckResult:
     return CheckResult(name, active and gone, figure, details)
 
 
+def _synthetic_entry() -> cache_pb2.CacheEntry:
+    """Clearly not an analysis anyone asked for; cacheable (it has a confidence)."""
+    return cache_pb2.CacheEntry(
+        analysis=types_pb2.Analysis(
+            confidence=types_pb2.CONFIDENCE_LOW,
+            confidence_score=1,
+            methodology="oppsuite validate: synthetic entry for the tier-promotion check",
+        ),
+        versions="oppsuite-validate",
+    )
+
+
+async def _timed_get(
+    stub: cache_pb2_grpc.CacheStub, key: str
+) -> tuple[cache_pb2.CacheGetResponse, float]:
+    started = time.perf_counter()
+    reply = await stub.Get(cache_pb2.CacheGetRequest(key=key), timeout=5)
+    return reply, (time.perf_counter() - started) * 1000
+
+
+def _tier(reply: cache_pb2.CacheGetResponse) -> str:
+    return "miss" if not reply.hit else HIT_SOURCES.get(reply.source, "unspecified")
+
+
+async def tier_promotion_check(cache: str | None) -> CheckResult:
+    """Put, evict from Redis only, Get (DynamoDB), Get (Redis, promoted), remove."""
+    name = "caching: tier promotion"
+    if not cache:
+        return CheckResult(name, True, "no --cache address given", skipped=True)
+    key = f"oppsuite-validate-{uuid.uuid4().hex}"
+    async with grpc.aio.insecure_channel(cache) as channel:
+        stub = cache_pb2_grpc.CacheStub(channel)
+        stats = await stub.GetStats(cache_pb2.CacheStatsRequest(), timeout=5)
+        if "dynamodb" not in stats.tiers:
+            figure = "the cache runs without DynamoDB (L2): nothing to promote from"
+            return CheckResult(name, True, figure, {"tiers": list(stats.tiers)}, skipped=True)
+        try:
+            before, _ = await _timed_get(stub, key)
+            put = await stub.Put(
+                cache_pb2.CachePutRequest(key=key, entry=_synthetic_entry()), timeout=5
+            )
+            put_at = time.time()
+            evicted = await stub.Invalidate(
+                cache_pb2.CacheInvalidateRequest(keys=[key], tiers=[types_pb2.CACHE_SOURCE_REDIS]),
+                timeout=5,
+            )
+            from_l2, l2_ms = await _timed_get(stub, key)
+            promoted, l1_ms = await _timed_get(stub, key)
+        finally:
+            removed = await stub.Invalidate(cache_pb2.CacheInvalidateRequest(keys=[key]), timeout=5)
+        after, _ = await _timed_get(stub, key)
+    l2_expiry, l1_expiry = from_l2.entry.expires_at_unix, promoted.entry.expires_at_unix
+    carried = (
+        from_l2.hit
+        and promoted.hit
+        and 0 < l1_expiry <= l2_expiry
+        and l2_expiry <= put_at + put.ttl_seconds + 1.0
+    )
+    steps = {
+        "before": _tier(before),
+        "stored": put.stored,
+        "evicted_from_redis": evicted.removed,
+        "first_get": _tier(from_l2),
+        "second_get": _tier(promoted),
+        "after_cleanup": _tier(after),
+    }
+    passed = (
+        steps["before"] == "miss"
+        and put.stored
+        and steps["first_get"] == "dynamodb"
+        and steps["second_get"] == "redis"
+        and carried
+        and steps["after_cleanup"] == "miss"
+    )
+    left_s = l1_expiry - time.time()
+    figure = (
+        f"L2 (DynamoDB) hit {l2_ms:.1f} ms, promoted L1 (Redis) hit {l1_ms:.1f} ms, "
+        f"expiry {'carried' if carried else 'NOT carried'} ({left_s:.0f} s left of "
+        f"{put.ttl_seconds:.0f} s)"
+    )
+    if not passed:
+        figure = (
+            f"put {'stored' if put.stored else 'NOT stored'}, after evicting Redis: "
+            f"{steps['first_get']} then {steps['second_get']}, after cleanup "
+            f"{steps['after_cleanup']}; " + figure
+        )
+    details = {
+        **steps,
+        "l2_hit_ms": round(l2_ms, 2),
+        "promoted_l1_hit_ms": round(l1_ms, 2),
+        "ttl_s": put.ttl_seconds,
+        "l2_expires_at_unix": l2_expiry,
+        "l1_expires_at_unix": l1_expiry,
+        "removed_at_cleanup": removed.removed,
+    }
+    return CheckResult(name, passed, figure, details)
+
+
+def _inbox_has(url: str, test_id: str, timeout_s: float) -> bool:
+    query = urllib.parse.urlencode({"test_id": test_id})
+    separator = "&" if "?" in url else "?"
+    with urllib.request.urlopen(f"{url}{separator}{query}", timeout=timeout_s) as reply:
+        document = json.loads(reply.read())
+    return any(
+        isinstance(a, dict) and a.get("body", {}).get("test_id") == test_id
+        for a in document.get("alerts", [])
+    )
+
+
+async def _wait_for_inbox(url: str, test_id: str, wait_s: float) -> tuple[bool, float, str]:
+    """(arrived, seconds waited, last error)."""
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    error = ""
+    while True:
+        try:
+            if await loop.run_in_executor(None, _inbox_has, url, test_id, 5.0):
+                return True, time.monotonic() - started, ""
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            error = str(exc)
+        if time.monotonic() - started > wait_s:
+            return False, time.monotonic() - started, error
+        await asyncio.sleep(0.2)
+
+
+async def alert_round_trip_check(options: ValidateOptions) -> CheckResult:
+    """SendTestAlert on every configured channel (or those named), each delivered; and,
+    with an alert inbox, the test alert's id found there."""
+    name = "monitoring: alert round trip"
+    if not options.monitor:
+        return CheckResult(name, True, "no --monitor address given", skipped=True)
+    request = monitor_pb2.SendTestAlertRequest(
+        channels=list(options.alert_channels),
+        requested_by="oppsuite validate",
+        wait_seconds=options.alert_wait_s,
+    )
+    async with grpc.aio.insecure_channel(options.monitor) as channel:
+        stub = monitor_pb2_grpc.MonitorStub(channel)
+        try:
+            reply = await stub.SendTestAlert(request, timeout=options.alert_wait_s + 5)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            return CheckResult(name, False, str(exc.details()), {"code": exc.code().name})
+    deliveries = {
+        d.channel: {
+            "delivered": d.delivered,
+            "attempts": d.attempts,
+            "latency_ms": round(d.latency_ms, 2),
+            "error": d.error,
+            "pending": d.pending,
+        }
+        for d in reply.deliveries
+    }
+    delivered = bool(reply.deliveries) and all(d.delivered for d in reply.deliveries)
+    parts = [
+        f"{d.channel} {'delivered' if d.delivered else 'NOT delivered'} "
+        f"({d.attempts} attempt{'s' if d.attempts != 1 else ''}, {d.latency_ms:.0f} ms"
+        + (f", {d.error}" if d.error and not d.delivered else "")
+        + ")"
+        for d in reply.deliveries
+    ]
+    figure = f"test alert {reply.test_id[:8]}: " + ", ".join(parts)
+    details: dict[str, Any] = {"test_id": reply.test_id, "deliveries": deliveries}
+    arrived = True
+    if options.alert_inbox:
+        arrived, waited_s, error = await _wait_for_inbox(
+            options.alert_inbox, reply.test_id, options.inbox_wait_s if delivered else 0.0
+        )
+        details.update(inbox=options.alert_inbox, arrived=arrived, inbox_error=error)
+        figure += (
+            f"; arrived at the alert inbox ({waited_s * 1000:.0f} ms)"
+            if arrived
+            else f"; NOT found at the alert inbox after {waited_s:.1f} s"
+            + (f" ({error})" if error else "")
+        )
+    else:
+        figure += "; no inbox to check (the receiver's acknowledgement is the round trip)"
+    return CheckResult(name, delivered and arrived, figure, details)
+
+
 def _scrape(url: str, timeout_s: float) -> dict[str, list[tuple[dict[str, str], float]]]:
     """Samples by name; a declared family without samples maps to an empty list."""
     with urllib.request.urlopen(url, timeout=timeout_s) as reply:
@@ -438,19 +632,23 @@ async def _run_checks(options: ValidateOptions) -> list[CheckResult]:
                 results.append(CheckResult(name, False, figure))
             except Exception as exc:  # a check that breaks is a failed check, not a crash
                 results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
-    try:
-        results.append(await alerting_check(options.monitor))
-    except grpc.aio.AioRpcError as exc:
-        figure = f"{exc.code().name}: {exc.details()}"
-        results.append(CheckResult("monitoring: alerting", False, figure))
-    except Exception as exc:
-        figure = f"{type(exc).__name__}: {exc}"
-        results.append(CheckResult("monitoring: alerting", False, figure))
+    direct: list[tuple[str, Callable[[], Awaitable[CheckResult]]]] = [
+        ("caching: tier promotion", lambda: tier_promotion_check(options.cache)),
+        ("monitoring: alerting", lambda: alerting_check(options.monitor)),
+        ("monitoring: alert round trip", lambda: alert_round_trip_check(options)),
+    ]
+    for name, check in direct:
+        try:
+            results.append(await check())
+        except grpc.aio.AioRpcError as exc:
+            results.append(CheckResult(name, False, f"{exc.code().name}: {exc.details()}"))
+        except Exception as exc:  # a check that breaks is a failed check, not a crash
+            results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
     loop = asyncio.get_running_loop()
     timeout = options.scrape_timeout_s
     results.append(await loop.run_in_executor(None, pooling_check, options.metrics_urls, timeout))
     results.append(await loop.run_in_executor(None, metrics_check, options.metrics_urls, timeout))
-    order = ["caching", "pooling", "rate limiting", "response times"]
+    order = ["caching", "caching: tier promotion", "pooling", "rate limiting", "response times"]
     return sorted(results, key=lambda r: order.index(r.name) if r.name in order else len(order))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -53,6 +54,9 @@ def test_up_prints_a_miss_then_a_hit_and_stops_cleanly_on_ctrl_c(
             if "press Ctrl-C" in line:
                 break
         assert any("press Ctrl-C" in line for line in lines), "".join(lines)
+        # While it serves, suite.json says where everything is, the alert inbox included.
+        state = json.loads((tmp_path / "state" / "suite.json").read_text())
+        assert state["pid"] == proc.pid and state["alert_inbox"].startswith("http://127.0.0.1:")
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
     finally:
@@ -65,5 +69,7 @@ def test_up_prints_a_miss_then_a_hit_and_stops_cleanly_on_ctrl_c(
     ]
     assert cache_lines == ["miss", "redis"], output
     assert "all services SERVING" in output and output.rstrip().endswith("stopped")
+    assert f"alert inbox on {state['alert_inbox']}" in output
+    assert not (tmp_path / "state" / "suite.json").exists()
     key_file = tmp_path / "state" / "api-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -291,3 +291,39 @@ class CostReport(_message.Message):
     avoided_by_source_usd_month: _containers.ScalarMap[str, float]
     generated_at_unix: float
     def __init__(self, day: _Optional[str] = ..., month: _Optional[str] = ..., total_usd_day: _Optional[float] = ..., total_usd_month: _Optional[float] = ..., by_client_usd_day: _Optional[_Mapping[str, float]] = ..., by_client_usd_month: _Optional[_Mapping[str, float]] = ..., daily_budget_usd: _Optional[float] = ..., monthly_budget_usd: _Optional[float] = ..., daily_budget_used: _Optional[float] = ..., monthly_budget_used: _Optional[float] = ..., avoided_usd_day: _Optional[float] = ..., avoided_usd_month: _Optional[float] = ..., avoided_by_source_usd_month: _Optional[_Mapping[str, float]] = ..., generated_at_unix: _Optional[float] = ...) -> None: ...
+
+class SendTestAlertRequest(_message.Message):
+    __slots__ = ("channels", "requested_by", "wait_seconds")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    requested_by: str
+    wait_seconds: float
+    def __init__(self, channels: _Optional[_Iterable[str]] = ..., requested_by: _Optional[str] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
+
+class ChannelDelivery(_message.Message):
+    __slots__ = ("channel", "delivered", "attempts", "latency_ms", "error", "pending")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    delivered: bool
+    attempts: int
+    latency_ms: float
+    error: str
+    pending: bool
+    def __init__(self, channel: _Optional[str] = ..., delivered: _Optional[bool] = ..., attempts: _Optional[int] = ..., latency_ms: _Optional[float] = ..., error: _Optional[str] = ..., pending: _Optional[bool] = ...) -> None: ...
+
+class SendTestAlertResponse(_message.Message):
+    __slots__ = ("test_id", "deliveries", "sent_at_unix")
+    TEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    test_id: str
+    deliveries: _containers.RepeatedCompositeFieldContainer[ChannelDelivery]
+    sent_at_unix: float
+    def __init__(self, test_id: _Optional[str] = ..., deliveries: _Optional[_Iterable[_Union[ChannelDelivery, _Mapping]]] = ..., sent_at_unix: _Optional[float] = ...) -> None: ...

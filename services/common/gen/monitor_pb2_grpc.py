@@ -71,6 +71,11 @@ class MonitorStub:
                 request_serializer=oppsuite_dot_v1_dot_monitor__pb2.GetCostRequest.SerializeToString,
                 response_deserializer=oppsuite_dot_v1_dot_monitor__pb2.CostReport.FromString,
                 _registered_method=True)
+        self.SendTestAlert = channel.unary_unary(
+                '/oppsuite.v1.Monitor/SendTestAlert',
+                request_serializer=oppsuite_dot_v1_dot_monitor__pb2.SendTestAlertRequest.SerializeToString,
+                response_deserializer=oppsuite_dot_v1_dot_monitor__pb2.SendTestAlertResponse.FromString,
+                _registered_method=True)
 
 
 class MonitorServicer:
@@ -123,6 +128,16 @@ class MonitorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendTestAlert(self, request, context):
+        """A clearly-labelled synthetic notification (severity info, a unique test id)
+        sent through the same channel workers real alerts use (claims, pacing,
+        retries, dead letters, delivery metrics), answered with each channel's
+        outcome. Never listed as an alert, never silenced.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +175,11 @@ def add_MonitorServicer_to_server(servicer, server):
                     servicer.GetCost,
                     request_deserializer=oppsuite_dot_v1_dot_monitor__pb2.GetCostRequest.FromString,
                     response_serializer=oppsuite_dot_v1_dot_monitor__pb2.CostReport.SerializeToString,
+            ),
+            'SendTestAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTestAlert,
+                    request_deserializer=oppsuite_dot_v1_dot_monitor__pb2.SendTestAlertRequest.FromString,
+                    response_serializer=oppsuite_dot_v1_dot_monitor__pb2.SendTestAlertResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +372,33 @@ class Monitor:
             '/oppsuite.v1.Monitor/GetCost',
             oppsuite_dot_v1_dot_monitor__pb2.GetCostRequest.SerializeToString,
             oppsuite_dot_v1_dot_monitor__pb2.CostReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTestAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oppsuite.v1.Monitor/SendTestAlert',
+            oppsuite_dot_v1_dot_monitor__pb2.SendTestAlertRequest.SerializeToString,
+            oppsuite_dot_v1_dot_monitor__pb2.SendTestAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,
