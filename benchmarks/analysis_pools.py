@@ -1,23 +1,39 @@
 """AWS provider throughput and latency, client pooling on vs off.
 
     .venv/bin/python -m benchmarks.analysis_pools [--converse-ms 50] [--athena-ms 20]
-        [--levels 1,10,100] [--analyses 200] [--sql realistic|short]
+        [--levels 1,10,100] [--analyses 200] [--sql realistic|short] [--pooling on,off]
+        [--no-freeze] [--profile PREFIX]
 
 Runs the real aws provider and Workflow in-process against moto in server mode
 (Athena; each Athena call also waits a fixed ``--athena-ms`` in the client wrapper,
 standing in for network distance) and the local Converse endpoint answering after
-``--converse-ms``. For each concurrency level and pooling on/off it prints analyses/s,
-P50/P99 of the workflow time, P50/P99 of the service overhead (workflow time minus
-the time inside AWS calls and waiting for a pool slot), P99 of the pool wait, AWS
-calls per analysis and failed analyses. The Converse endpoint runs in its own
-process so it does not share the measured process's GIL. Pool sizes are the
-defaults unless overridden by the usual environment variables.
+``--converse-ms``. The Converse endpoint runs in its own process so it does not share
+the measured process's GIL. Pool sizes are the defaults unless overridden by the usual
+environment variables. Like ``serve()``, the run freezes the start-up heap out of the
+cyclic GC (``--no-freeze`` to compare).
+
+For each concurrency level and pooling on/off it prints analyses/s, P50/P99 of the
+workflow time, and the service overhead two ways (ms):
+
+* ``ovh``: workflow time minus the wall time of AWS calls (``CallAccounting.aws_ms``:
+  from handing the call to its worker thread until the analysis resumes on the loop)
+  and minus pool waits. The issue's definition.
+* ``+ho``: workflow time minus only the time inside the SDK call on its thread
+  (``aws_sdk_ms``) and pool waits, so the hand-off to the thread and back to a busy
+  event loop (and, unpooled, building the client) counts as overhead. Under load this
+  is where CPU contention shows.
+
+``wait p99`` is the time queued for a pool slot (queueing, reported apart from both),
+then AWS calls per analysis and failed analyses. ``--profile`` writes a cProfile of the
+event loop's thread per row.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import gc
 import json
 import os
 import random
@@ -34,6 +50,7 @@ import boto3
 from botocore.config import Config
 from prometheus_client import CollectorRegistry
 
+from services.analysis.app import freeze_startup_heap
 from services.analysis.aws_provider import AwsProvider
 from services.analysis.config import Settings
 from services.analysis.metrics import AnalysisMetrics
@@ -96,7 +113,12 @@ def seed_rows(endpoint: str, count: int) -> None:
 
 
 async def run_level(
-    settings: Settings, athena_s: float, concurrency: int, analyses: int
+    settings: Settings,
+    athena_s: float,
+    concurrency: int,
+    analyses: int,
+    profile: cProfile.Profile | None = None,
+    freeze_heap: bool = True,
 ) -> dict[str, float]:
     def make(service: str, config: Config) -> Any:
         client = boto3.session.Session().client(service, config=config)
@@ -111,9 +133,12 @@ async def run_level(
         rng=random.Random(1),
         make_client=make,
     )
+    if freeze_heap:
+        freeze_startup_heap()  # as serve() does once the service is built
     workflow = Workflow(provider, Thresholds(), allowed_table="parquet", database="catapult_db_p")
     totals: list[float] = []
     overheads: list[float] = []
+    strict: list[float] = []
     waits: list[float] = []
     calls: list[int] = []
     gate = asyncio.Semaphore(concurrency)
@@ -126,13 +151,19 @@ async def run_level(
             )
             totals.append(result.compute_ms)
             overheads.append(result.compute_ms - accounting.aws_ms - accounting.pool_wait_ms)
+            strict.append(result.compute_ms - accounting.aws_sdk_ms - accounting.pool_wait_ms)
             waits.append(accounting.pool_wait_ms)
             calls.append(accounting.total_calls)
 
     started = time.perf_counter()
+    if profile is not None:
+        profile.enable()  # the event loop's thread only: the SDK's threads are AWS time
     outcomes = await asyncio.gather(*(one() for _ in range(analyses)), return_exceptions=True)
+    if profile is not None:
+        profile.disable()
     elapsed = time.perf_counter() - started
     await provider.aclose()
+    gc.unfreeze()
     failed = [o for o in outcomes if isinstance(o, BaseException)]
     if not totals:
         raise RuntimeError(f"every analysis failed, first: {failed[0]!r}")
@@ -144,6 +175,8 @@ async def run_level(
         "p99": percentile(totals, 0.99),
         "overhead_p50": percentile(overheads, 0.5),
         "overhead_p99": percentile(overheads, 0.99),
+        "strict_p50": percentile(strict, 0.5),
+        "strict_p99": percentile(strict, 0.99),
         "calls": statistics.fmean(calls),
     }
 
@@ -165,10 +198,11 @@ async def measure(args: argparse.Namespace, moto: MotoServer, converse_endpoint:
     )
     print(
         f"{'pooling':<8}{'conc':>5}{'an/s':>9}{'p50 ms':>10}{'p99 ms':>10}"
-        f"{'ovh p50':>10}{'ovh p99':>10}{'wait p99':>10}{'calls':>7}{'failed':>8}"
+        f"{'ovh p50':>10}{'ovh p99':>10}{'+ho p50':>10}{'+ho p99':>10}"
+        f"{'wait p99':>10}{'calls':>7}{'failed':>8}"
     )
     for concurrency in args.levels:
-        for pooling in ("true", "false"):
+        for pooling in args.pooling:
             env = {**os.environ, "RESOURCE_POOLING_ENABLED": pooling}
             env.update(
                 ATHENA_POLL_INITIAL_SECONDS="0.01",
@@ -179,11 +213,17 @@ async def measure(args: argparse.Namespace, moto: MotoServer, converse_endpoint:
             settings = Settings.from_env(env)
             count = args.analyses if concurrency > 1 else max(20, args.analyses // 5)
             seed_rows(moto.endpoint, count)
-            figures = await run_level(settings, args.athena_ms / 1000, concurrency, count)
+            profile = cProfile.Profile() if args.profile else None
+            figures = await run_level(
+                settings, args.athena_ms / 1000, concurrency, count, profile, not args.no_freeze
+            )
+            if profile is not None:
+                profile.dump_stats(f"{args.profile}-{pooling}-{concurrency}.pstats")
             print(
                 f"{'on' if pooling == 'true' else 'off':<8}{concurrency:>5}"
                 f"{figures['rate']:>9.1f}{figures['p50']:>10.1f}{figures['p99']:>10.1f}"
                 f"{figures['overhead_p50']:>10.2f}{figures['overhead_p99']:>10.2f}"
+                f"{figures['strict_p50']:>10.2f}{figures['strict_p99']:>10.2f}"
                 f"{figures['wait_p99']:>10.1f}{figures['calls']:>7.1f}"
                 f"{figures['failed']:>8.0f}",
                 flush=True,
@@ -203,6 +243,20 @@ def main() -> None:
         choices=("short", "realistic"),
         default="realistic",
         help="SQL the fake query model answers: a one-line SELECT or the ~2 KB scoring query",
+    )
+    parser.add_argument(
+        "--pooling",
+        type=lambda s: ["true" if x == "on" else "false" for x in s.split(",")],
+        default=["true", "false"],
+        help="on,off (default) or one of them",
+    )
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="skip gc.freeze() after start (for comparison)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="cProfile the event loop: PREFIX-<pooling>-<conc>.pstats",
     )
     args = parser.parse_args()
     moto = MotoServer()

@@ -7,11 +7,12 @@ configuration, so ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` and friends point it anyw
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -25,15 +26,22 @@ from services.analysis.config import AwsSettings, PoolBounds, Prices
 from services.analysis.errors import ModelOutputInvalid
 from services.analysis.lambdaroute import LambdaRoute
 from services.analysis.prompts import PromptTemplate, load_prompt
+from services.analysis.promptstore import ManagedPromptRef, PromptObserver, PromptSlot, PromptStore
 from services.analysis.provider import CallAccounting, Row
 from services.analysis.truncation import ContextBudget, fit_rows
 from services.common.cachekey import Fingerprint
 from services.common.domain import Opportunity, Options
 from services.common.settings import SettingsError
 
-__all__ = ["AwsProvider", "parse_sql_answer"]
+__all__ = ["AwsProvider", "ProviderObserver", "parse_sql_answer"]
 
 _QUERY_MAX_TOKENS = 2048
+_OPPORTUNITY_FIELDS = tuple(f.name for f in fields(Opportunity))
+# Variables each step renders; a managed prompt may use these and no others.
+_QUERY_VARIABLES = (*_OPPORTUNITY_FIELDS, "database", "table", "row_limit")
+_ANALYSIS_VARIABLES = (*_OPPORTUNITY_FIELDS, "rows", "row_count", "truncation_note")
+# GetPrompt is a few small calls an interval, never on the request path.
+_PROMPT_POOL = PoolBounds(size=2, minimum=1, maximum=2)
 
 
 def parse_sql_answer(text: str) -> str:
@@ -74,14 +82,24 @@ def _prompt(variable: str, name: str) -> PromptTemplate:
         raise SettingsError(f"{variable}: {exc}") from None
 
 
+class ProviderObserver(PoolObserver, PromptObserver, Protocol):
+    """What the provider reports to (AnalysisMetrics implements both)."""
+
+
+def _managed(prompt_id: str, version: str) -> ManagedPromptRef | None:
+    return ManagedPromptRef(prompt_id, version) if prompt_id else None
+
+
 @dataclass(frozen=True)
 class _Pools:
     bedrock: AwsClientPool
     athena: AwsClientPool | None
     lambda_: AwsClientPool | None
+    prompts: AwsClientPool | None = None  # bedrock-agent, only with Prompt Management
 
     def all(self) -> list[AwsClientPool]:
-        return [p for p in (self.bedrock, self.athena, self.lambda_) if p is not None]
+        candidates = (self.bedrock, self.athena, self.lambda_, self.prompts)
+        return [p for p in candidates if p is not None]
 
 
 class AwsProvider:
@@ -93,14 +111,34 @@ class AwsProvider:
         table: str,
         database: str,
         rng: random.Random,
+        prompt_observer: PromptObserver,
     ) -> None:
         self._settings = settings
         self._pools = pools
         self._table = table
         self._database = database
         self._prices = settings.prices
-        self._query_prompt = _prompt("BEDROCK_QUERY_PROMPT", settings.query_prompt)
-        self._analysis_prompt = _prompt("BEDROCK_ANALYSIS_PROMPT", settings.analysis_prompt)
+        self.prompts = PromptStore(
+            [
+                PromptSlot(
+                    "query",
+                    _prompt("BEDROCK_QUERY_PROMPT", settings.query_prompt),
+                    _managed(settings.query_prompt_id, settings.query_prompt_version),
+                    supplied=_QUERY_VARIABLES,
+                ),
+                PromptSlot(
+                    "analysis",
+                    _prompt("BEDROCK_ANALYSIS_PROMPT", settings.analysis_prompt),
+                    _managed(settings.analysis_prompt_id, settings.analysis_prompt_version),
+                    supplied=_ANALYSIS_VARIABLES,
+                    required=("rows",),  # without it the model never sees the data
+                ),
+            ],
+            pools.prompts,
+            observer=prompt_observer,
+            refresh_s=settings.prompt_refresh_s,
+            fetch_timeout_s=settings.prompt_fetch_timeout_s,
+        )
         retry = RetryPolicy(base_s=settings.throttle_base_s, max_s=settings.throttle_max_s)
         self._converse = ConverseClient(pools.bedrock, retry, rng)
         self._athena = (
@@ -135,8 +173,8 @@ class AwsProvider:
             provider="aws",
             query_model_id=settings.query_model_id,
             analysis_model_id=settings.analysis_model_id,
-            query_prompt_version=self._query_prompt.version,
-            analysis_prompt_version=self._analysis_prompt.version,
+            query_prompt_version=self.prompts.template("query").version,
+            analysis_prompt_version=self.prompts.template("analysis").version,
             schema_version=local_provider.SCHEMA_VERSION,
             dataset_version=f"{route}:{database}.{table}",
         )
@@ -148,7 +186,7 @@ class AwsProvider:
         *,
         table: str,
         database: str,
-        observer: PoolObserver,
+        observer: ProviderObserver,
         rng: random.Random | None = None,
         make_client: Callable[[str, Config], Any] | None = None,
     ) -> AwsProvider:
@@ -159,12 +197,14 @@ class AwsProvider:
         _prompt("BEDROCK_QUERY_PROMPT", settings.query_prompt)
         _prompt("BEDROCK_ANALYSIS_PROMPT", settings.analysis_prompt)
 
-        def pool(service: str, bounds: PoolBounds) -> AwsClientPool:
+        def pool(
+            service: str, bounds: PoolBounds, read_timeout_s: float = settings.read_timeout_s
+        ) -> AwsClientPool:
             config = Config(
                 max_pool_connections=bounds.maximum,
                 retries={"mode": "adaptive", "total_max_attempts": settings.sdk_max_attempts},
-                connect_timeout=settings.connect_timeout_s,
-                read_timeout=settings.read_timeout_s,
+                connect_timeout=min(settings.connect_timeout_s, read_timeout_s),
+                read_timeout=read_timeout_s,
                 tcp_keepalive=settings.tcp_keepalive,
             )
 
@@ -180,12 +220,36 @@ class AwsProvider:
             bedrock=pool("bedrock-runtime", settings.bedrock_pool),
             athena=None if via_lambda else pool("athena", settings.athena_pool),
             lambda_=pool("lambda", settings.lambda_pool) if via_lambda else None,
+            prompts=(
+                # The socket timeout is the fetch bound too, so a stuck GetPrompt
+                # frees its worker thread instead of only being abandoned.
+                pool("bedrock-agent", _PROMPT_POOL, settings.prompt_fetch_timeout_s)
+                if settings.uses_prompt_management
+                else None
+            ),
         )
-        return cls(settings, pools, table=table, database=database, rng=rng or random.Random())
+        return cls(
+            settings,
+            pools,
+            table=table,
+            database=database,
+            rng=rng or random.Random(),
+            prompt_observer=observer,
+        )
+
+    async def start(self) -> None:
+        """Fetch the managed prompts (if any) and keep them fresh; returns when the
+        first fetch has succeeded or failed over to the repository templates."""
+        await self.prompts.start()
 
     @property
     def fingerprint(self) -> Fingerprint:
-        return self._fingerprint
+        # Managed prompts can change version at a refresh; the key must follow.
+        return dataclasses.replace(
+            self._fingerprint,
+            query_prompt_version=self.prompts.template("query").version,
+            analysis_prompt_version=self.prompts.template("analysis").version,
+        )
 
     @property
     def pools(self) -> list[AwsClientPool]:
@@ -218,7 +282,8 @@ class AwsProvider:
     async def generate_sql(
         self, opportunity: Opportunity, options: Options, accounting: CallAccounting
     ) -> str:
-        user = self._query_prompt.render(
+        prompt = self.prompts.template("query")
+        user = prompt.render(
             **_opportunity_fields(opportunity),
             database=self._database,
             table=self._table,
@@ -227,7 +292,7 @@ class AwsProvider:
         answer = await self._ask(
             accounting,
             model_id=self._settings.query_model_id,
-            prompt=self._query_prompt,
+            prompt=prompt,
             user=user,
             max_tokens=min(_QUERY_MAX_TOKENS, self._settings.max_output_tokens),
             step="query_generation",
@@ -265,25 +330,24 @@ class AwsProvider:
         accounting: CallAccounting,
     ) -> str:
         base = _opportunity_fields(opportunity)
-        skeleton = self._analysis_prompt.render(
-            **base, rows="", row_count=str(len(rows)), truncation_note=""
-        )
+        prompt = self.prompts.template("analysis")  # one template for the whole step
+        skeleton = prompt.render(**base, rows="", row_count=str(len(rows)), truncation_note="")
         fitted = fit_rows(
             rows,
             truncate=options.truncate,
             budget_chars=options.truncation_chars,
-            prompt_chars=len(self._analysis_prompt.system) + len(skeleton) + 64,
+            prompt_chars=len(prompt.system) + len(skeleton) + 64,
             context=self._context,
         )
         accounting.rows_analyzed = fitted.kept
         note = f", first {fitted.kept} of {fitted.total} kept" if fitted.truncated else ""
-        user = self._analysis_prompt.render(
+        user = prompt.render(
             **base, rows=fitted.text, row_count=str(fitted.kept), truncation_note=note
         )
         answer = await self._ask(
             accounting,
             model_id=self._settings.analysis_model_id,
-            prompt=self._analysis_prompt,
+            prompt=prompt,
             user=user,
             max_tokens=self._settings.max_output_tokens,
             step="analysis",
@@ -294,6 +358,7 @@ class AwsProvider:
         return not any(p.closed for p in self._pools.all())
 
     async def aclose(self) -> None:
+        await self.prompts.aclose()
         for pool in self._pools.all():
             await pool.aclose()
 

@@ -288,7 +288,7 @@ class AwsClientPool:
     def _invoke(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         client = self._client if self._pooled else self._new_client()
         try:
-            response: dict[str, Any] = getattr(client, operation)(**params)
+            response = self._timed_sdk_call(client, operation, params)
             return {
                 key: value.read() if isinstance(value, StreamingBody) else value
                 for key, value in response.items()
@@ -317,6 +317,19 @@ class AwsClientPool:
         finally:
             if not self._pooled:
                 client.close()
+
+    def _timed_sdk_call(
+        self, client: Any, operation: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        started = self._clock()
+        try:
+            response: dict[str, Any] = getattr(client, operation)(**params)
+            return response
+        finally:
+            # This thread runs in a copy of the caller's context, so this is its analysis.
+            accounting = CURRENT_ACCOUNTING.get()
+            if accounting is not None:
+                accounting.add(aws_sdk_ms=(self._clock() - started) * 1000)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -32,14 +32,16 @@ class ConverseClient:
     async def converse(
         self, *, model_id: str, system: str, user: str, max_tokens: int, step: str
     ) -> ConverseAnswer:
+        params: dict[str, Any] = {
+            "modelId": model_id,
+            "messages": [{"role": "user", "content": [{"text": user}]}],
+            "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0.0},
+        }
+        if system:  # a TEXT prompt from Prompt Management has none; Bedrock refuses ""
+            params["system"] = [{"text": system}]
+
         async def once() -> dict[str, Any]:
-            return await self._pool.call(
-                "converse",
-                modelId=model_id,
-                system=[{"text": system}],
-                messages=[{"role": "user", "content": [{"text": user}]}],
-                inferenceConfig={"maxTokens": max_tokens, "temperature": 0.0},
-            )
+            return await self._pool.call("converse", **params)
 
         try:
             response = await retry_throttled(once, self._retry, rng=self._rng)

@@ -71,6 +71,14 @@ class Prices:
         )
 
 
+def _prompt_version(environ: Mapping[str, str], name: str) -> str:
+    # Bedrock versions are numbers; the DRAFT is asked for by leaving the version out.
+    value = env_str(environ, name, "")
+    if value and not (value.isdigit() or value == "DRAFT"):
+        raise SettingsError(f"{name} must be a prompt version number or DRAFT, got {value!r}")
+    return "" if value == "DRAFT" else value
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """The aws provider. Region, credentials and endpoints come from the SDK's own
@@ -80,6 +88,12 @@ class AwsSettings:
     analysis_model_id: str  # BEDROCK_ANALYSIS_MODEL_ID
     query_prompt: str  # BEDROCK_QUERY_PROMPT: versioned template name in services/analysis/prompts
     analysis_prompt: str  # BEDROCK_ANALYSIS_PROMPT
+    query_prompt_id: str  # BEDROCK_QUERY_PROMPT_ID: Prompt Management id/ARN ("" = repo only)
+    query_prompt_version: str  # BEDROCK_QUERY_PROMPT_VERSION: number ("" = the DRAFT)
+    analysis_prompt_id: str  # BEDROCK_ANALYSIS_PROMPT_ID
+    analysis_prompt_version: str  # BEDROCK_ANALYSIS_PROMPT_VERSION
+    prompt_refresh_s: float  # BEDROCK_PROMPT_REFRESH_SECONDS: refetch managed prompts this often
+    prompt_fetch_timeout_s: float  # BEDROCK_PROMPT_FETCH_TIMEOUT_SECONDS: bound of one GetPrompt
     max_output_tokens: int  # BEDROCK_MAX_OUTPUT_TOKENS
     context_tokens: int  # BEDROCK_CONTEXT_TOKENS: the analysis model's context window
     chars_per_token: float  # BEDROCK_CHARS_PER_TOKEN: estimate used against the context
@@ -103,6 +117,20 @@ class AwsSettings:
     throttle_max_s: float  # THROTTLE_BACKOFF_MAX_SECONDS
     prices: Prices
 
+    def __post_init__(self) -> None:
+        for step, prompt_id, version in (
+            ("QUERY", self.query_prompt_id, self.query_prompt_version),
+            ("ANALYSIS", self.analysis_prompt_id, self.analysis_prompt_version),
+        ):
+            if version and not prompt_id:
+                raise SettingsError(
+                    f"BEDROCK_{step}_PROMPT_VERSION is set but BEDROCK_{step}_PROMPT_ID is not"
+                )
+
+    @property
+    def uses_prompt_management(self) -> bool:
+        return bool(self.query_prompt_id or self.analysis_prompt_id)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AwsSettings:
         return cls(
@@ -114,6 +142,16 @@ class AwsSettings:
             ),
             query_prompt=env_str(environ, "BEDROCK_QUERY_PROMPT", "query_v1"),
             analysis_prompt=env_str(environ, "BEDROCK_ANALYSIS_PROMPT", "analysis_v1"),
+            query_prompt_id=env_str(environ, "BEDROCK_QUERY_PROMPT_ID", ""),
+            query_prompt_version=_prompt_version(environ, "BEDROCK_QUERY_PROMPT_VERSION"),
+            analysis_prompt_id=env_str(environ, "BEDROCK_ANALYSIS_PROMPT_ID", ""),
+            analysis_prompt_version=_prompt_version(environ, "BEDROCK_ANALYSIS_PROMPT_VERSION"),
+            prompt_refresh_s=env_float(
+                environ, "BEDROCK_PROMPT_REFRESH_SECONDS", 300.0, minimum=1.0, maximum=86400.0
+            ),
+            prompt_fetch_timeout_s=env_float(
+                environ, "BEDROCK_PROMPT_FETCH_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60.0
+            ),
             max_output_tokens=env_int(environ, "BEDROCK_MAX_OUTPUT_TOKENS", 4096, minimum=1),
             context_tokens=env_int(environ, "BEDROCK_CONTEXT_TOKENS", 200_000, minimum=1000),
             chars_per_token=env_float(environ, "BEDROCK_CHARS_PER_TOKEN", 3.5, minimum=0.5),

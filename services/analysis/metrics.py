@@ -95,6 +95,18 @@ class AnalysisMetrics:
             "Lambda billed duration.",
             registry=registry,
         )
+        self.prompt_fetches = Counter(
+            "oppsuite_analysis_prompt_fetches_total",
+            "Bedrock Prompt Management fetches by prompt and outcome (ok, failed, invalid).",
+            ["prompt", "outcome"],
+            registry=registry,
+        )
+        self.prompt_managed = Gauge(
+            "oppsuite_analysis_prompt_managed",
+            "1 when the step uses its Prompt Management prompt, 0 when the repository one.",
+            ["prompt"],
+            registry=registry,
+        )
         self.cost_usd = Counter(
             "oppsuite_analysis_cost_usd_total",
             "Estimated AWS cost of analyses, by client.",
@@ -136,6 +148,14 @@ class AnalysisMetrics:
     def aws_call(self, service: str, operation: str) -> None:
         self.aws_calls.labels(service, operation).inc()
         self._telemetry.inc("aws_calls_total", service=service, operation=operation)
+
+    # PromptObserver
+    def prompt_fetched(self, prompt: str, outcome: str) -> None:
+        self.prompt_fetches.labels(prompt, outcome).inc()
+        self._telemetry.inc("prompt_fetches_total", prompt=prompt, outcome=outcome)
+
+    def prompt_source(self, prompt: str, managed: bool) -> None:
+        self.prompt_managed.labels(prompt).set(1 if managed else 0)
 
     def _client_label(self, client_id: str) -> str:
         client = client_id or "unknown"

@@ -85,9 +85,14 @@ _PROJECT_HEADER = re.compile(
 # --- sections -----------------------------------------------------------------------
 
 
+_NOTE = re.compile(r"\(.*?\)")
+_NOT_KEY_CHARS = re.compile(r"[^A-Z0-9]+")
+
+
 def _normalize_key(raw: str) -> str:
-    without_notes = re.sub(r"\(.*?\)", " ", raw)
-    return re.sub(r"[^A-Z0-9]+", "_", without_notes.upper()).strip("_")
+    # Compiled once: this runs for every label line of every answer.
+    without_notes = _NOTE.sub(" ", raw)
+    return _NOT_KEY_CHARS.sub("_", without_notes.upper()).strip("_")
 
 
 def _split_sections(text: str) -> dict[str, str]:

@@ -35,6 +35,9 @@ class CallAccounting:
     athena_bytes_scanned: int = 0
     lambda_billed_ms: float = 0.0
     aws_ms: float = 0.0  # wall time spent inside AWS calls (pool wait excluded)
+    # The part of aws_ms spent in the SDK call on its worker thread: aws_ms minus this
+    # is the hand-off to the thread and back to a (possibly busy) event loop.
+    aws_sdk_ms: float = 0.0
     pool_wait_ms: float = 0.0  # time spent waiting for a pool slot
     rows_analyzed: int = 0  # rows that fitted the model's input budget
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -57,6 +60,7 @@ class CallAccounting:
         athena_bytes_scanned: int = 0,
         lambda_billed_ms: float = 0.0,
         aws_ms: float = 0.0,
+        aws_sdk_ms: float = 0.0,
         pool_wait_ms: float = 0.0,
     ) -> None:
         with self._lock:
@@ -66,6 +70,7 @@ class CallAccounting:
             self.athena_bytes_scanned += athena_bytes_scanned
             self.lambda_billed_ms += lambda_billed_ms
             self.aws_ms += aws_ms
+            self.aws_sdk_ms += aws_sdk_ms
             self.pool_wait_ms += pool_wait_ms
 
 

@@ -66,7 +66,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):  # type: igno
     def __init__(
         self,
         workflow: Workflow,
-        fingerprint: Fingerprint,
+        fingerprint: Callable[[], Fingerprint],
         *,
         default_deadline_s: float,
         limiter: asyncio.Semaphore,
@@ -135,7 +135,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):  # type: igno
     async def Describe(
         self, request: analysis_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> analysis_pb2.DescribeResponse:
-        fp = self._fingerprint
+        fp = self._fingerprint()  # may change when a managed prompt gets a new version
         return analysis_pb2.DescribeResponse(
             provider=fp.provider,
             query_model_id=fp.query_model_id,

@@ -31,6 +31,7 @@ def aws_endpoints(
     """A clean moto account, and every AWS service the provider uses pointed at loopback."""
     aws_env.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", converse.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENT", converse.endpoint)  # GetPrompt
     monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", aws_env.endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", aws_env.endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", aws_env.endpoint)

@@ -5,6 +5,11 @@ JSON Converse returns (output.message.content[].text, stopReason, usage, metrics
 or with the error shape botocore parses (``x-amzn-ErrorType`` header + JSON
 message), e.g. HTTP 429 ThrottlingException. Answers are scripted per call by a
 ``Script``; the server records every request and the peak number in flight.
+
+The same server also answers Bedrock Prompt Management's GetPrompt
+(``GET /prompts/{promptIdentifier}/?promptVersion=N``, the bedrock-agent REST-JSON
+protocol), from prompts stored with ``put_prompt``; without a version it answers
+the DRAFT, as Bedrock does. ``prompt_failure`` scripts an error for the next fetches.
 """
 
 from __future__ import annotations
@@ -64,11 +69,33 @@ class Script:
         return self.default(model_id, body)
 
 
+@dataclass
+class StoredPrompt:
+    """One version of a managed prompt: CHAT when ``system`` is given, else TEXT."""
+
+    user: str
+    system: str | None = None
+
+    def variant(self) -> dict[str, Any]:
+        if self.system is None:
+            configuration = {"text": {"text": self.user}}
+            return {"name": "main", "templateType": "TEXT", "templateConfiguration": configuration}
+        chat = {
+            "system": [{"text": self.system}],
+            "messages": [{"role": "user", "content": [{"text": self.user}]}],
+        }
+        return {"name": "main", "templateType": "CHAT", "templateConfiguration": {"chat": chat}}
+
+
 class FakeConverse:
     def __init__(self, script: Script, kind_of: Callable[[str], str]) -> None:
         self.script = script
         self.kind_of = kind_of  # model id -> "query" | "analysis"
         self.requests: list[Recorded] = []
+        # Prompt Management: prompt id -> version ("DRAFT", "1", ...) -> prompt
+        self.prompts: dict[str, dict[str, StoredPrompt]] = {}
+        self.prompt_requests: list[tuple[str, str]] = []  # (identifier, version asked)
+        self.prompt_failure: Reply | None = None  # answered instead while set
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -84,6 +111,36 @@ class FakeConverse:
         with self._lock:
             self.requests.clear()
             self.peak_in_flight = 0
+
+    def put_prompt(self, prompt_id: str, version: str, prompt: StoredPrompt) -> None:
+        with self._lock:
+            self.prompts.setdefault(prompt_id, {})[version] = prompt
+
+    def _get_prompt(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        url = urllib.parse.urlsplit(path)
+        prompt_id = urllib.parse.unquote(url.path.removeprefix("/prompts/").rstrip("/"))
+        version = urllib.parse.parse_qs(url.query).get("promptVersion", ["DRAFT"])[0]
+        with self._lock:
+            self.prompt_requests.append((prompt_id, version))
+            failure = self.prompt_failure
+            stored = self.prompts.get(prompt_id, {}).get(version)
+        if failure is not None:
+            time.sleep(failure.delay_s)
+            return _error(failure.status, failure.error_type)
+        if stored is None:
+            return _error(404, "ResourceNotFoundException")
+        now = "2026-01-01T00:00:00Z"
+        document = {
+            "name": f"name-{prompt_id}",
+            "id": prompt_id,
+            "arn": f"arn:aws:bedrock:us-east-1:123456789012:prompt/{prompt_id}",
+            "version": version,
+            "defaultVariant": "main",
+            "variants": [stored.variant()],
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        return 200, {}, json.dumps(document).encode()
 
     def _handle(self, path: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = path.split("/")
@@ -102,9 +159,7 @@ class FakeConverse:
             with self._lock:
                 self.in_flight -= 1
         if reply.status != 200:
-            headers = {"x-amzn-ErrorType": f"{reply.error_type}:http://internal.amazon.com/"}
-            message = json.dumps({"message": f"scripted {reply.error_type}"}).encode()
-            return reply.status, headers, message
+            return _error(reply.status, reply.error_type)
         document = {
             "output": {"message": {"role": "assistant", "content": [{"text": reply.text}]}},
             "stopReason": "end_turn",
@@ -124,9 +179,17 @@ class FakeConverse:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, like the real endpoint
 
+            def do_GET(self) -> None:
+                if self.path.startswith("/prompts/"):
+                    self._send(*fake._get_prompt(self.path))
+                else:
+                    self._send(404, {"x-amzn-ErrorType": "UnknownOperationException"}, b"{}")
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status, headers, payload = fake._handle(self.path, raw)
+                self._send(*fake._handle(self.path, raw))
+
+            def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -151,6 +214,11 @@ class FakeConverse:
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
+
+
+def _error(status: int, error_type: str) -> tuple[int, dict[str, str], bytes]:
+    headers = {"x-amzn-ErrorType": f"{error_type}:http://internal.amazon.com/"}
+    return status, headers, json.dumps({"message": f"scripted {error_type}"}).encode()
 
 
 def main() -> None:

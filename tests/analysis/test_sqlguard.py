@@ -276,3 +276,12 @@ def test_rejection_is_a_failed_query_generation_step() -> None:
 def test_row_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         guard("SELECT * FROM parquet", row_limit=0)
+
+
+def test_the_compiled_sqlglot_is_the_one_imported() -> None:
+    # sqlglotc (a pinned dependency) installs compiled modules beside sqlglot's sources;
+    # a version mismatch or a broken install would silently make the guard ~5x slower.
+    import sqlglot.parser
+
+    assert sqlglot.parser.__file__ is not None
+    assert sqlglot.parser.__file__.endswith(".so"), sqlglot.parser.__file__
