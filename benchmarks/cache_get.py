@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import redis
@@ -81,12 +82,20 @@ def varied_entry(seed: int = 7) -> cache_pb2.CacheEntry:
 ENTRIES = {"varied": varied_entry, "repetitive": typical_entry}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     requests: int
     seconds: float
     latencies_ms: list[float]
     misses: int = 0
+    server_cpu_s: float = 0.0  # the target server process, during the run
+    client_cpu_s: float = 0.0  # this load generator, during the run
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -97,7 +106,9 @@ class Result:
         return self.requests / self.seconds
 
 
-async def load(call: Callable[[], Awaitable[bool]], concurrency: int, seconds: float) -> Result:
+async def load(
+    call: Callable[[], Awaitable[bool]], concurrency: int, seconds: float, server_pid: int
+) -> Result:
     """``call`` returns whether it was answered with the value (a hit)."""
     latencies: list[float] = []
     misses = 0
@@ -114,8 +125,16 @@ async def load(call: Callable[[], Awaitable[bool]], concurrency: int, seconds: f
     for _ in range(200):  # warm-up: connections, pools, JIT-free but cache-warm
         await call()
     started = time.perf_counter()
+    server_before, client_before = cpu_seconds(server_pid), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Result(len(latencies), time.perf_counter() - started, latencies, misses)
+    return Result(
+        len(latencies),
+        time.perf_counter() - started,
+        latencies,
+        misses,
+        cpu_seconds(server_pid) - server_before,
+        time.process_time() - client_before,
+    )
 
 
 async def bench_hits(
@@ -127,6 +146,7 @@ async def bench_hits(
     rounds: int,
     entry: cache_pb2.CacheEntry,
     redis_url: str,
+    pids: dict[str, int],
 ) -> None:
     async with (
         grpc.aio.insecure_channel(cache_addr) as cache_channel,
@@ -161,19 +181,30 @@ async def bench_hits(
             f"hit path: median of {rounds} alternating {seconds:.0f} s rounds; entry {size} B, "
             f"stored {stored} B ({size / max(stored, 1):.1f}x compressed)"
         )
-        print("probe+ic = the probe behind the suite's shared server interceptor")
-        print(f"{'target':<8} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+        print("probe+ic = the probe with the RPC instrumentation every service uses")
+        print("cpu: CPU time per request of the target server / of this load generator")
+        print(
+            f"{'target':<8} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'server cpu':>11} {'client cpu':>11}"
+        )
         for concurrency in levels:
             # Alternate the two targets round by round and keep each one's median
             # round, so a burst of load from elsewhere on the machine hits both alike.
             runs: dict[str, list[Result]] = {"probe": [], "probe+ic": [], "cache": []}
             for _ in range(rounds):
-                runs["probe"].append(await load(probe_get, concurrency, seconds))
-                runs["probe+ic"].append(await load(probe_ic_get, concurrency, seconds))
-                runs["cache"].append(await load(cache_get, concurrency, seconds))
+                for name, call in (
+                    ("probe", probe_get),
+                    ("probe+ic", probe_ic_get),
+                    ("cache", cache_get),
+                ):
+                    runs[name].append(await load(call, concurrency, seconds, pids[name]))
             medians = {name: median_run(results) for name, results in runs.items()}
             for name, r in medians.items():
-                figures = f"{r.rps:>9.0f} {r.pct(0.5):>8.2f} {r.pct(0.99):>8.2f}"
+                figures = (
+                    f"{r.rps:>9.0f} {r.pct(0.5):>8.2f} {r.pct(0.99):>8.2f} "
+                    f"{r.server_cpu_s / r.requests * 1e6:>8.0f} µs "
+                    f"{r.client_cpu_s / r.requests * 1e6:>8.0f} µs"
+                )
                 misses = f"  ({r.misses} NOT answered with the value)" if r.misses else ""
                 print(f"{name:<8} {concurrency:>4} {figures}{misses}")
             probe_result, cache_result = medians["probe"], medians["cache"]
@@ -351,6 +382,7 @@ def main() -> None:
                 args.rounds,
                 ENTRIES[args.entry](),
                 redis_url,
+                {"cache": procs[2].pid, "probe": procs[3].pid, "probe+ic": procs[4].pid},
             )
         )
         asyncio.run(bench_stampede(cache_addr, args.compute))

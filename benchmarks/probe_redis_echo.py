@@ -25,8 +25,9 @@ def _identity(data: bytes) -> bytes:
 async def serve(
     port: int, redis_url: str, ready: asyncio.Event | None = None, *, intercept: bool = False
 ) -> None:
-    """``intercept`` adds the suite's shared server interceptor (request id, latency and
-    status metrics), to show how much of the cache's overhead is that layer."""
+    """``intercept`` adds the suite's shared RPC instrumentation (request id, latency and
+    status metrics, error mapping), to show how much of the cache's overhead is that
+    layer."""
     pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=50, timeout=1)
     client = aioredis.Redis(connection_pool=pool)
 
@@ -38,15 +39,17 @@ async def serve(
         "probe.Echo",
         {"Get": grpc.unary_unary_rpc_method_handler(get, _identity, _identity)},
     )
-    interceptors = []
+    server = grpc.aio.server()
     if intercept:
         from prometheus_client import CollectorRegistry
 
-        from services.common.interceptors import ServerInterceptor
+        from services.common.interceptors import Instrumentation
 
-        interceptors.append(ServerInterceptor(CollectorRegistry()))
-    server = grpc.aio.server(interceptors=interceptors)
-    server.add_generic_rpc_handlers((handler,))
+        Instrumentation(CollectorRegistry()).instrumented(server).add_generic_rpc_handlers(
+            (handler,)
+        )
+    else:
+        server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     if ready is not None:

@@ -199,30 +199,26 @@ class RedisTier:
     async def get(self, key: str) -> bytes | None:
         return _bytes(await self._call(lambda: self._client.get(self._key(key))))
 
-    async def get_counted(self, key: str) -> tuple[bytes | None, int]:
-        """The entry's bytes and its shared hit count in one MGET (both keys carry the
-        same hash tag, so they share a slot in a cluster)."""
-        names = [self._key(key), self._hits_key(key)]
-        value, hits = await self._call(lambda: self._client.mget(names))
-        return _bytes(value), int(hits or 0)
-
     async def hit_counts(self, keys: Sequence[str]) -> list[int]:
         """The shared hit count of each key, in order (0 for a key never counted)."""
         values = await self._mget([self._hits_key(k) for k in keys])
         return [int(v or 0) for v in values]
 
-    async def add_hits(self, counts: Mapping[str, int], ttl_s: float) -> None:
-        """INCRBY each key's counter and push its expiry out, in one pipeline."""
+    async def add_hits(self, counts: Mapping[str, int], ttl_s: float) -> list[int]:
+        """INCRBY each key's counter and push its expiry out, in one pipeline; the new
+        totals, in the mapping's order. (The counter shares the entry's hash tag, so
+        the two share a slot in a cluster.)"""
         ttl_ms = max(1, round(ttl_s * 1000))
 
-        async def run() -> None:
+        async def run() -> list[int]:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key, n in counts.items():
                     pipe.incrby(self._hits_key(key), n)
                     pipe.pexpire(self._hits_key(key), ttl_ms)
-                await pipe.execute()
+                replies = await pipe.execute()
+            return [int(total) for total in replies[0::2]]
 
-        await self._call(run)
+        return await self._call(run)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in order, 100 keys per MGET (per slot in a cluster, where the client

@@ -187,9 +187,9 @@ class CacheStore:
     async def get(self, key: str) -> GetResult:
         validate_key(key)
         self.popularity.add(key)
-        l1_down, entry, shared_hits = await self._get_l1(key)
+        l1_down, entry = await self._get_l1(key)
         if entry is not None:
-            return self._hit(key, entry, self._l1_name, degraded=l1_down, shared_hits=shared_hits)
+            return self._hit(key, entry, self._l1_name, degraded=l1_down)
         if self._l2 is None:
             return GetResult(hit=False, degraded=l1_down)
         mark = self._invalidations.mark()
@@ -202,18 +202,17 @@ class CacheStore:
         self._mark(self._l2.name, True)
         return await self._from_l2(key, read, l1_down, mark)
 
-    async def _get_l1(self, key: str) -> tuple[bool, cache_pb2.CacheEntry | None, int]:
-        """(whether L1 is down, the unexpired L1 entry or None, the key's shared hit
-        count), counted."""
+    async def _get_l1(self, key: str) -> tuple[bool, cache_pb2.CacheEntry | None]:
+        """(whether L1 is down, the unexpired L1 entry or None), counted."""
         if self._l1 is None:
-            return False, None, 0
+            return False, None
         try:
-            data, shared_hits = await self._l1.get_counted(key)
+            data = await self._l1.get(key)
         except TierUnavailable:
             self._failed(self._l1.name)
             self._counters[self._l1.name].misses += 1
-            return True, None, 0
-        return False, self._check_l1(data), shared_hits
+            return True, None
+        return False, self._check_l1(data)
 
     def _check_l1(self, data: bytes | None) -> cache_pb2.CacheEntry | None:
         assert self._l1 is not None
@@ -304,20 +303,12 @@ class CacheStore:
         return None
 
     def _hit(
-        self,
-        key: str,
-        entry: cache_pb2.CacheEntry,
-        source: str,
-        *,
-        degraded: bool,
-        shared_hits: int = 0,
+        self, key: str, entry: cache_pb2.CacheEntry, source: str, *, degraded: bool
     ) -> GetResult:
-        """``shared_hits``: the key's hits already flushed by every replica, when the
-        read fetched them (a single L1 read does)."""
         self._counters[source].hits += 1
         self._compute_saved_s += entry.compute_ms / 1000.0
         self.hits.record(key)
-        entry.hit_count = max(entry.hit_count, shared_hits + self.hits.pending(key))
+        entry.hit_count = max(entry.hit_count, self.hits.count(key))
         refresh = should_refresh_early(
             now=self._clock(),
             expires_at=entry.expires_at_unix,

@@ -30,12 +30,9 @@ class CacheTier(Protocol):
         """``get`` for each key, in order, in as few round trips as the backend allows."""
         ...
 
-    async def get_counted(self, key: str) -> tuple[bytes | None, int]:
-        """``get``, and the key's shared hit count, in one round trip."""
-        ...
-
-    async def add_hits(self, counts: Mapping[str, int], ttl_s: float) -> None:
-        """Add to the keys' shared hit counts; each counter lives ``ttl_s`` more."""
+    async def add_hits(self, counts: Mapping[str, int], ttl_s: float) -> list[int]:
+        """Add to the keys' shared hit counts (each counter lives ``ttl_s`` more); the
+        new totals, in order."""
         ...
 
     async def hit_counts(self, keys: Sequence[str]) -> list[int]:

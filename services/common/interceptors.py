@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -17,7 +17,7 @@ from services.common.errors import OppsuiteError
 from services.common.logs import request_id_var
 from services.common.rpc_errors import to_grpc_status
 
-__all__ = ["ServerInterceptor"]
+__all__ = ["Instrumentation"]
 
 log = logging.getLogger(__name__)
 
@@ -64,51 +64,63 @@ def _split(method: str) -> tuple[str, str]:
     return service, name
 
 
-def _incoming_request_id(details: grpc.HandlerCallDetails) -> str:
-    for key, value in details.invocation_metadata or ():
+def _incoming_request_id(metadata: Any) -> str:
+    for key, value in metadata or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
             return value
     return uuid.uuid4().hex
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class Instrumentation:
+    """What every RPC gets: a request id, latency and status metrics, and domain errors
+    mapped to gRPC statuses. Each method handler is wrapped once, when it is registered
+    (``instrumented``), rather than by a per-call server interceptor: grpc.aio runs an
+    interceptor chain as coroutines on every call, which costs tens of microseconds on a
+    cache hit that takes a few hundred."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self._metrics = RpcMetrics(registry)
+        self._handled: dict[tuple[str, str, grpc.StatusCode], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+    def instrumented(self, server: grpc.aio.Server) -> _InstrumentedServer:
+        """``server`` as seen by ``add_*Servicer_to_server``: handlers registered through
+        it are wrapped."""
+        return _InstrumentedServer(server, self)
+
+    def wrap_method(
+        self, full_method: str, handler: grpc.RpcMethodHandler
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        service, method = _split(details.method)
-        request_id = _incoming_request_id(details)
+        return self._wrap(handler, *_split(full_method))
+
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler, service: str, method: str
+    ) -> grpc.RpcMethodHandler:
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, service, method, request_id),
+                self._wrap_unary(handler.unary_unary, service, method),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, service, method, request_id),
+                self._wrap_stream(handler.unary_stream, service, method),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, service, method, request_id),
+                self._wrap_unary(handler.stream_unary, service, method),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         return handler
 
     def _wrap_unary(
-        self, behavior: Callable[..., Any], service: str, method: str, request_id: str
+        self, behavior: Callable[..., Any], service: str, method: str
     ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            request_id = _incoming_request_id(context.invocation_metadata())
             request_id_var.set(request_id)
             started = time.perf_counter()
             try:
@@ -123,13 +135,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrapped
 
     def _wrap_stream(
-        self,
-        behavior: Callable[..., AsyncIterator[Any]],
-        service: str,
-        method: str,
-        request_id: str,
+        self, behavior: Callable[..., AsyncIterator[Any]], service: str, method: str
     ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request_id = _incoming_request_id(context.invocation_metadata())
             request_id_var.set(request_id)
             started = time.perf_counter()
             try:
@@ -147,11 +156,20 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def _observe(
         self, service: str, method: str, context: grpc.aio.ServicerContext, started: float
     ) -> None:
+        elapsed = time.perf_counter() - started
         code = context.code() or grpc.StatusCode.OK
         if isinstance(code, int):
             code = rpc_status.code_to_grpc_status_code(code)
-        self._metrics.handled.labels(service, method, code.name).inc()
-        self._metrics.latency.labels(service, method).observe(time.perf_counter() - started)
+        handled = self._handled.get((service, method, code))
+        if handled is None:
+            handled = self._metrics.handled.labels(service, method, code.name)
+            self._handled[(service, method, code)] = handled
+        handled.inc()
+        latency = self._latency.get((service, method))
+        if latency is None:
+            latency = self._metrics.latency.labels(service, method)
+            self._latency[(service, method)] = latency
+        latency.observe(elapsed)
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: OppsuiteError) -> None:
@@ -167,3 +185,46 @@ async def _abort_internal(
     await context.abort(
         grpc.StatusCode.INTERNAL, f"internal error; quote request id {request_id} when reporting"
     )
+
+
+class _WrappedGenericHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
+    def __init__(self, inner: grpc.GenericRpcHandler, instrumentation: Instrumentation) -> None:
+        self._inner = inner
+        self._instrumentation = instrumentation
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = self._inner.service(details)
+        if handler is None:
+            return None
+        known = self._wrapped.get(details.method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._instrumentation.wrap_method(details.method, handler)
+        self._wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+
+class _InstrumentedServer:
+    """Forwards registrations to the real server with every handler wrapped."""
+
+    def __init__(self, server: grpc.aio.Server, instrumentation: Instrumentation) -> None:
+        self._server = server
+        self._instrumentation = instrumentation
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            [_WrappedGenericHandler(h, self._instrumentation) for h in handlers]
+        )
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        wrap = self._instrumentation.wrap_method
+        self._server.add_registered_method_handlers(
+            service_name,
+            {
+                name: wrap(f"/{service_name}/{name}", handler)
+                for name, handler in method_handlers.items()
+            },
+        )

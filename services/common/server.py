@@ -14,6 +14,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -22,7 +23,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
-from services.common.interceptors import ServerInterceptor
+from services.common.interceptors import Instrumentation
 from services.common.settings import CommonSettings
 
 __all__ = ["HealthCheck", "ServiceHost", "ServiceSpec", "host_for"]
@@ -68,8 +69,8 @@ class ServiceHost:
         self._metrics_address = (host, metrics_port)
         self._grace_s = grace_s
         self._check_interval_s = check_interval_s
+        self._instrumentation = Instrumentation(self.registry)
         self._server = grpc.aio.server(
-            interceptors=[ServerInterceptor(self.registry)],
             options=[
                 # Bounded connection age makes clients re-resolve and spread over new pods.
                 ("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)),
@@ -87,13 +88,15 @@ class ServiceHost:
         self.component_status: dict[str, bool] = {}
 
     async def start(self) -> int:
-        self.spec.register(self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        instrumented = cast(grpc.aio.Server, self._instrumentation.instrumented(self._server))
+        self.spec.register(instrumented)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, instrumented)
         names = (
             *self.spec.service_names,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
+        # Uninstrumented: reflection picks its asyncio servicer by the server's type.
         reflection.enable_server_reflection(names, self._server)
         self.port = self._server.add_insecure_port(self._address)
         if self.port == 0:

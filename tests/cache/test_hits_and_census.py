@@ -51,11 +51,18 @@ async def test_hits_on_every_replica_add_up_in_the_shared_count(
     got = await b.get("k")
     assert got.entry is not None and got.entry.hit_count == 3
     assert await a.hits.flush() == 3
-    assert await b.hits.flush() == 3
+    assert await b.hits.flush() == 3  # its INCRBY answers 6: both replicas' hits
+    got = await b.get("k")
+    assert got.entry is not None and got.entry.hit_count == 7  # 6 shared + this one
     got = await a.get("k")
-    assert got.entry is not None and got.entry.hit_count == 7  # 6 flushed + this one
-    assert a.hits.flushed == 3 and b.hits.flushed == 3
-    assert await tiers[0].hit_counts(["k", "never-read"]) == [6, 0]
+    # a last heard the total (3) at its own flush; it learns b's hits at its next one.
+    assert got.entry is not None and got.entry.hit_count == 4
+    assert await a.hits.flush() == 1
+    got = await a.get("k")
+    # 7 flushed (a: 3 + 1, b: 3; b's last hit is not flushed yet) + this one.
+    assert got.entry is not None and got.entry.hit_count == 8
+    assert a.hits.flushed == 4 and b.hits.flushed == 3
+    assert await tiers[0].hit_counts(["k", "never-read"]) == [7, 0]
 
 
 async def test_hit_counters_expire_with_the_longest_entry_lifetime(
