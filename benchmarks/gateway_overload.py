@@ -76,9 +76,11 @@ async def overload(
     return outcomes, sorted(latencies)
 
 
-async def hold_streams(address: str, count: int, pid: int) -> tuple[int, float]:
+async def hold_streams(address: str, count: int, pid: int) -> tuple[int, float, Counter[str]]:
+    """(streams that got their first event, gateway RSS meanwhile, the others' status)."""
     tag = str(time.time_ns())
     queued = 0
+    refused: Counter[str] = Counter()
     async with grpc.aio.insecure_channel(address) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         calls = [
@@ -88,7 +90,8 @@ async def hold_streams(address: str, count: int, pid: int) -> tuple[int, float]:
         async def first_event(call: object) -> bool:
             try:
                 event = await call.read()  # type: ignore[attr-defined]
-            except grpc.aio.AioRpcError:
+            except grpc.aio.AioRpcError as error:
+                refused[error.code().name] += 1
                 return False
             return bool(event is not grpc.aio.EOF)
 
@@ -97,7 +100,7 @@ async def hold_streams(address: str, count: int, pid: int) -> tuple[int, float]:
         rss = rss_mb(pid)
         for call in calls:
             call.cancel()
-    return queued, rss
+    return queued, rss, refused
 
 
 async def calibrate(address: str, slots: int, seconds: float) -> tuple[float, float]:
@@ -148,7 +151,7 @@ def main() -> None:
         streams_address, _, streams_proc = running.add_gateway(
             MAX_QUEUE_SIZE=str(args.streams + 100)
         )
-        held, rss_streams = asyncio.run(
+        held, rss_streams, refused = asyncio.run(
             hold_streams(streams_address, args.streams, streams_proc.pid)
         )
     total = sum(outcomes.values())
@@ -170,6 +173,7 @@ def main() -> None:
     print(
         f"streams held       {held}/{args.streams} got their first event; "
         f"gateway RSS {rss_streams:.0f} MB while holding them"
+        + (f"; the others were answered {dict(refused)}" if refused else "")
     )
 
 

@@ -1,9 +1,10 @@
 """The Redis tier (L1): a CacheTier over ``redis.asyncio`` with tight, bounded failure.
 
 A cache that is slow to fail is worse than no cache, so every call has budgets of
-tens of milliseconds (pool wait, connect, socket read/write), no client retries, and
-a circuit breaker in front: after a few consecutive failures calls fail fast with
-``TierUnavailable`` without touching the network until a probe succeeds. On a single
+tens of milliseconds (pool wait, connect, and the command as a whole), no client
+retries on timeouts, and a circuit breaker in front: after a few consecutive
+failures calls fail fast with ``TierUnavailable`` without touching the network until
+a probe succeeds. On a single
 node the pool is a BlockingConnectionPool so a burst waits briefly for a connection
 instead of opening unbounded sockets; against Redis Cluster (``cluster=True``) the
 cluster client keeps a bounded pool per node.
@@ -20,6 +21,7 @@ on ``INVALIDATION_CHANNEL`` so near caches in other processes drop their copy.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +54,8 @@ INVALIDATION_CHANNEL = "oppsuite:cache:invalidations"
 
 _T = TypeVar("_T")
 _MGET_CHUNK = 100
+_HITS_CHUNK = 500  # keys per hit-count pipeline
+_BACKGROUND_TIMEOUT_S = 1.0
 
 # Grant a free lease, or extend it for the holder that presents its token (a
 # renewal of a lease that has meanwhile expired re-acquires it, as long as nobody
@@ -133,6 +137,7 @@ class RedisTier:
         self.name = name
         self.breaker = breaker
         self.cluster = cluster
+        self._timeout_s = socket_timeout_s
         self._prefix = key_prefix
         self._lease_prefix = lease_prefix
         self._pool: aioredis.BlockingConnectionPool | None = None
@@ -155,7 +160,10 @@ class RedisTier:
                 url,
                 max_connections=max_connections,
                 timeout=pool_timeout_s,
-                socket_timeout=socket_timeout_s,
+                # The command budget is enforced in _call with asyncio.timeout: a
+                # socket timeout makes redis-py send every command through
+                # asyncio.wait_for, a task per command (a sixth of a hit's CPU).
+                socket_timeout=None,
                 socket_connect_timeout=connect_timeout_s,
                 retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             )
@@ -170,7 +178,11 @@ class RedisTier:
         kwargs.setdefault("breaker", CircuitBreaker())
         return cls(url, **kwargs)
 
-    async def _call(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+    async def _call(
+        self, operation: Callable[[], Awaitable[_T]], timeout_s: float | None = None
+    ) -> _T:
+        """``operation`` within ``timeout_s`` (default: the command budget). A timed
+        out command's connection is dropped by redis-py, never reused mid-reply."""
         if not self.breaker.allow():
             raise TierUnavailable(
                 f"{self.name} circuit is open",
@@ -178,7 +190,14 @@ class RedisTier:
                 retry_after_s=self.breaker.retry_after_s(),
             )
         try:
-            result = await operation()
+            async with asyncio.timeout(timeout_s or self._timeout_s):
+                result = await operation()
+        except TimeoutError as exc:
+            self.breaker.record_failure()
+            budget_ms = (timeout_s or self._timeout_s) * 1000
+            raise TierUnavailable(
+                f"{self.name} did not answer within {budget_ms:.0f} ms", tier=self.name
+            ) from exc
         except (RedisError, OSError) as exc:
             self.breaker.record_failure()
             raise TierUnavailable(f"{self.name} unavailable: {exc}", tier=self.name) from exc
@@ -209,16 +228,22 @@ class RedisTier:
         totals, in the mapping's order. (The counter shares the entry's hash tag, so
         the two share a slot in a cluster.)"""
         ttl_ms = max(1, round(ttl_s * 1000))
+        items = list(counts.items())
 
-        async def run() -> list[int]:
+        async def run(chunk: list[tuple[str, int]]) -> list[int]:
             async with self._client.pipeline(transaction=False) as pipe:
-                for key, n in counts.items():
+                for key, n in chunk:
                     pipe.incrby(self._hits_key(key), n)
                     pipe.pexpire(self._hits_key(key), ttl_ms)
                 replies = await pipe.execute()
             return [int(total) for total in replies[0::2]]
 
-        return await self._call(run)
+        totals: list[int] = []
+        for start in range(0, len(items), _HITS_CHUNK):
+            chunk = items[start : start + _HITS_CHUNK]
+            # Off the request path: a chunk may take longer than one command's budget.
+            totals += await self._call(partial(run, chunk), timeout_s=_BACKGROUND_TIMEOUT_S)
+        return totals
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in order, 100 keys per MGET (per slot in a cluster, where the client
@@ -314,8 +339,9 @@ class RedisTier:
         """Goes to Redis even while the breaker is open (that is what a health check
         is for) and records the outcome, so a successful ping closes the breaker."""
         try:
-            await self._client.ping()
-        except (RedisError, OSError):
+            async with asyncio.timeout(self._timeout_s):
+                await self._client.ping()
+        except (RedisError, OSError, TimeoutError):
             self.breaker.record_failure()
             return False
         self.breaker.record_success()
