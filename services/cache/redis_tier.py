@@ -137,7 +137,8 @@ class RedisTier:
         self.name = name
         self.breaker = breaker
         self.cluster = cluster
-        self._timeout_s = socket_timeout_s
+        # A command's budget covers its wait for a pooled connection too.
+        self._timeout_s = socket_timeout_s + pool_timeout_s
         self._prefix = key_prefix
         self._lease_prefix = lease_prefix
         self._pool: aioredis.BlockingConnectionPool | None = None

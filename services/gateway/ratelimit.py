@@ -249,7 +249,9 @@ class RedisGcra:
             url,
             max_connections=max_connections,
             timeout=timeout_s,
-            socket_timeout=timeout_s,
+            # The budget is enforced around the whole call (asyncio.timeout below): a
+            # socket timeout makes redis-py send each command through asyncio.wait_for.
+            socket_timeout=None,
             socket_connect_timeout=timeout_s,
             # One immediate retry on a broken connection only: after a Redis restart
             # every pooled socket is dead, and that must not look like an outage.
@@ -280,8 +282,8 @@ class RedisGcra:
                 position = index.setdefault(c.key, len(index) + 1)
                 args += [position, round(c.interval_s * 1e6), round(c.tolerance_s * 1e6)]
         try:
-            # A hard bound on top of the socket timeouts: a decision never waits long.
-            async with asyncio.timeout(self._timeout_s * 3):
+            # Pool wait and round trip together: a decision never waits long.
+            async with asyncio.timeout(self._timeout_s * 2):
                 reply = await self._eval(list(index), args)
         except (RedisError, OSError, TimeoutError) as exc:
             raise LimiterBackendError(str(exc) or type(exc).__name__) from exc
