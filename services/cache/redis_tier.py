@@ -137,8 +137,9 @@ class RedisTier:
         self.name = name
         self.breaker = breaker
         self.cluster = cluster
-        # A command's budget covers its wait for a pooled connection too.
-        self._timeout_s = socket_timeout_s + pool_timeout_s
+        # A command's budget: its wait for a pooled connection, the write and the
+        # read (the bounds redis-py would apply one by one with socket timeouts).
+        self._timeout_s = pool_timeout_s + 2 * socket_timeout_s
         self._prefix = key_prefix
         self._lease_prefix = lease_prefix
         self._pool: aioredis.BlockingConnectionPool | None = None
@@ -165,7 +166,9 @@ class RedisTier:
                 # socket timeout makes redis-py send every command through
                 # asyncio.wait_for, a task per command (a sixth of a hit's CPU).
                 socket_timeout=None,
-                socket_connect_timeout=connect_timeout_s,
+                # A new connection (TCP, then HELLO) may use the command's whole
+                # budget: a cold pool under a burst opens dozens at once.
+                socket_connect_timeout=max(connect_timeout_s, self._timeout_s),
                 retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             )
             self._client = aioredis.Redis(connection_pool=self._pool)
