@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -40,8 +41,30 @@ DEFAULT_PORTS = {"gateway": 50051, "cache": 50052, "analysis": 50053, "monitor":
 DEFAULT_METRICS = {"gateway": 9101, "cache": 9102, "analysis": 9103, "monitor": 9104}
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A port nothing listens on right now, for services started on loopback."""
+    """A port nothing listens on right now, for services started on loopback.
+
+    Chosen below the ephemeral range when there is room: the kernel hands ports of
+    that range to outgoing connections (Redis, gRPC and HTTP clients open many), and
+    one of them can take a port picked here before the service binds it."""
+    low, _ = _ephemeral_range()
+    if low > 11_000:
+        for _ in range(50):
+            port = random.randint(10_000, low - 1)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
