@@ -33,6 +33,7 @@ class EntryCensus:
         self._store = store
         self._policy = policy
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     async def count_once(self) -> dict[str, int]:
         """Count every reachable tier; a tier that fails keeps its last count."""
@@ -40,30 +41,33 @@ class EntryCensus:
         l1, l2 = self._store.tier, self._store.l2
         if l1 is not None:
             with contextlib.suppress(TierUnavailable, TimeoutError):
-                counted, complete = await asyncio.wait_for(
-                    l1.count_entries(self._policy.redis_limit), self._policy.timeout_s
-                )
+                async with asyncio.timeout(self._policy.timeout_s):
+                    counted, complete = await l1.count_entries(self._policy.redis_limit)
                 counts[l1.name] = counted
                 if not complete:
                     log.info("cache census: %s holds more than %d entries", l1.name, counted)
         if l2 is not None:
             with contextlib.suppress(TierUnavailable, TimeoutError):
-                counts[l2.name] = await asyncio.wait_for(
-                    l2.approximate_count(), self._policy.timeout_s
-                )
+                async with asyncio.timeout(self._policy.timeout_s):
+                    counts[l2.name] = await l2.approximate_count()
         self._store.record_entry_counts(counts)
         return counts
 
     async def _loop(self) -> None:
-        while True:
+        # The stop event, not only cancellation, ends the loop: on Python 3.11 a
+        # cancellation that lands as an inner wait_for completes can be swallowed.
+        while not self._stop.is_set():
             await self.count_once()
-            await asyncio.sleep(self._policy.interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._policy.interval_s):
+                    await self._stop.wait()
 
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="cache-census")
 
     async def stop(self) -> None:
+        self._stop.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -49,6 +49,7 @@ class HitTally:
         self._pending: dict[str, int] = {}
         self._totals: dict[str, int] = {}  # shared totals seen at the last flush, bounded
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.flushed = 0  # hits added to the shared counters
         self.dropped = 0  # hits not counted: too many distinct keys pending, or Redis down
 
@@ -91,8 +92,11 @@ class HitTally:
         return total
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
+        # Ended by the stop event as well as by cancellation (see EntryCensus._loop).
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval_s):
+                    await self._stop.wait()
             await self.flush()
 
     def start(self) -> None:
@@ -101,10 +105,12 @@ class HitTally:
 
     async def stop(self) -> None:
         """Stop the loop after one last flush, so a drained replica's hits count."""
+        self._stop.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), timeout=1.0)
+            async with asyncio.timeout(1.0):
+                await self.flush()
