@@ -50,6 +50,10 @@ __all__ = [
 DEFAULT_KEY_PREFIX = "oppsuite:cache:"
 DEFAULT_LEASE_PREFIX = "oppsuite:lease:"
 DEFAULT_HITS_PREFIX = "oppsuite:hits:"
+TOMBSTONE_PREFIX = "oppsuite:tomb:"
+# Longer than any promotion can be in flight (an L2 read is bounded by the batch
+# deadline, 2 s by default).
+TOMBSTONE_MS = 10_000
 INVALIDATION_CHANNEL = "oppsuite:cache:invalidations"
 
 _T = TypeVar("_T")
@@ -87,6 +91,29 @@ _RELEASE = """
 local current = redis.call('GET', KEYS[1])
 if current and string.sub(current, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Invalidate: remove the entry and, when it is removed for good (not evicted from
+# this tier alone), leave a short-lived tombstone in the same slot (KEYS[2]).
+_DELETE = """
+local removed = redis.call('DEL', KEYS[1])
+if ARGV[1] == '1' then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+end
+return removed
+"""
+
+# Promotion and warming: copy an entry in unless one is there (a fresher write won)
+# or the key was invalidated since: a copy read from L2 just before an Invalidate,
+# on any replica, must not bring the removed entry back.
+_PROMOTE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return 1
 end
 return 0
 """
@@ -175,6 +202,8 @@ class RedisTier:
         self._acquire = self._client.register_script(_ACQUIRE)
         self._release = self._client.register_script(_RELEASE)
         self._probe = self._client.register_script(_PROBE)
+        self._delete = self._client.register_script(_DELETE)
+        self._promote = self._client.register_script(_PROMOTE)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisTier:
@@ -213,6 +242,9 @@ class RedisTier:
 
     def _lease_key(self, key: str) -> str:
         return f"{self._lease_prefix}{{{key}}}"
+
+    def _tomb_key(self, key: str) -> str:
+        return f"{TOMBSTONE_PREFIX}{{{key}}}"
 
     def _hits_key(self, key: str) -> str:
         return f"{DEFAULT_HITS_PREFIX}{{{key}}}"
@@ -281,19 +313,25 @@ class RedisTier:
         return True
 
     async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
-        """Store ``value`` only when the key holds nothing (promotion and warming
-        never overwrite a fresher write that raced them)."""
+        """Store ``value`` only when the key holds nothing and was not invalidated in
+        the last TOMBSTONE_MS (promotion and warming never overwrite a fresher write,
+        nor resurrect an entry removed while they copied it)."""
         ttl_ms = max(1, round(ttl_s * 1000))
-        done = await self._call(lambda: self._client.set(self._key(key), value, px=ttl_ms, nx=True))
-        return bool(done)
+        names = [self._key(key), self._tomb_key(key)]
+        done = await self._call(lambda: self._promote(keys=names, args=[value, ttl_ms]))
+        return bool(int(done))
 
-    async def delete(self, keys: Sequence[str]) -> int:
+    async def delete(self, keys: Sequence[str], *, tombstone: bool = False) -> int:
+        """Remove ``keys``; with ``tombstone`` (an invalidation, not an eviction) a
+        promotion in flight cannot copy them back for TOMBSTONE_MS."""
         if not keys:
             return 0
         removed = 0
-        # One DEL per key: in a cluster the keys live on different slots.
+        args = ["1" if tombstone else "0", TOMBSTONE_MS]
+        # One call per key: in a cluster the keys live on different slots.
         for key in keys:
-            removed += int(await self._call(partial(self._client.delete, self._key(key))))
+            names = [self._key(key), self._tomb_key(key)]
+            removed += int(await self._call(partial(self._delete, keys=names, args=args)))
         await self.publish_invalidation(keys)
         return removed
 

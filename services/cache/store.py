@@ -527,9 +527,14 @@ class CacheStore:
             self._unqueue(unique)
             self._invalidations.record(unique)
         removed, failure = 0, None
+        final = self._l2 is None or self._l2 in chosen  # removed for good, not evicted
         for tier in chosen:
             try:
-                removed = max(removed, await tier.delete(unique))
+                if tier is self._l1:
+                    count = await self._l1.delete(unique, tombstone=final)
+                else:
+                    count = await tier.delete(unique)
+                removed = max(removed, count)
                 self._mark(tier.name, True)
             except TierUnavailable as exc:
                 self._failed(tier.name)

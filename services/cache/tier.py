@@ -51,8 +51,9 @@ class CacheTier(Protocol):
         """Store ``value`` only when the key holds nothing; whether it did."""
         ...
 
-    async def delete(self, keys: Sequence[str]) -> int:
-        """Remove ``keys``; returns how many existed."""
+    async def delete(self, keys: Sequence[str], *, tombstone: bool = False) -> int:
+        """Remove ``keys``; returns how many existed. ``tombstone``: the keys are
+        invalidated, and ``set_if_absent`` must not bring them back for a while."""
         ...
 
     async def ping(self) -> bool:

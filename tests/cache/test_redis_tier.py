@@ -201,3 +201,26 @@ async def test_pooled_connections_survive_a_redis_restart(
     await tier.set("after", b"v", ttl_s=60)
     assert await tier.get("after") == b"v"
     assert state(tier.breaker) is BreakerState.CLOSED
+
+
+async def test_an_invalidated_key_cannot_be_promoted_back_but_an_evicted_one_can(
+    tier: RedisTier, raw: aioredis.Redis
+) -> None:
+    # A promotion that read L2 before the invalidation arrives after it: refused, on
+    # any replica, because the tombstone lives in Redis.
+    await tier.set("gone", b"v1", ttl_s=60)
+    assert await tier.delete(["gone"], tombstone=True) == 1
+    assert not await tier.set_if_absent("gone", b"v1", ttl_s=60)
+    assert await tier.get("gone") is None
+    tomb_ms = await raw.pttl("oppsuite:tomb:{gone}")
+    assert 0 < tomb_ms <= 10_000
+    # A fresh write is not blocked; only copies are.
+    await tier.set("gone", b"v2", ttl_s=60)
+    assert await tier.get("gone") == b"v2"
+    # Evicting one tier leaves no tombstone: the next read may promote again.
+    await tier.set("evicted", b"v", ttl_s=60)
+    assert await tier.delete(["evicted"]) == 1
+    assert await tier.set_if_absent("evicted", b"v", ttl_s=60)
+    # And a present key is never overwritten by a copy.
+    assert not await tier.set_if_absent("evicted", b"older", ttl_s=60)
+    assert await tier.get("evicted") == b"v"
