@@ -1,5 +1,6 @@
 """Cache fixtures: a 3-node Redis Cluster from `redis-server` on free loopback ports,
-DynamoDB tables on the session's moto server, and settings that point at both."""
+DynamoDB tables on the session's moto server, settings that point at both, and a
+two-tier store (``l1``, ``l2``, ``store``) over the real Redis and moto."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import redis.asyncio as aioredis
 
 from services.cache.config import Settings
+from services.cache.dynamo_tier import DynamoTier
+from services.cache.redis_tier import RedisTier
+from services.cache.store import CacheStore, StoreOptions
+from services.cache.ttl import TtlPolicy
+from services.common.breaker import CircuitBreaker
 from tests.conftest import MotoServer, RedisServer, free_port
 
 _tables = itertools.count()
@@ -165,3 +172,64 @@ def own_moto() -> Iterator[MotoServer]:
     server.start()
     yield server
     server.stop()
+
+
+# --- a two-tier store over the real Redis and moto's DynamoDB --------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def wall() -> Clock:
+    # moto applies the TTL attribute against the real clock: start from real time.
+    return Clock(float(int(time.time())))
+
+
+@pytest.fixture
+def mono() -> Clock:
+    return Clock(1000.0)
+
+
+def make_l2(endpoint: str, wall: Clock, mono: Clock, timeout_s: float = 2.0) -> DynamoTier:
+    return DynamoTier(
+        dynamodb(endpoint),
+        unique_table(),
+        breaker=CircuitBreaker(failure_threshold=2, cool_down_s=5, clock=mono),
+        timeout_s=timeout_s,
+        clock=wall,
+    )
+
+
+@pytest.fixture
+async def l1(redis_url: str, mono: Clock) -> AsyncIterator[RedisTier]:
+    tier = RedisTier(
+        redis_url, breaker=CircuitBreaker(failure_threshold=2, cool_down_s=5, clock=mono)
+    )
+    yield tier
+    await tier.aclose()
+
+
+@pytest.fixture
+async def l2(aws_env: MotoServer, wall: Clock, mono: Clock) -> AsyncIterator[DynamoTier]:
+    tier = make_l2(aws_env.endpoint, wall, mono)
+    assert await tier.ping()
+    yield tier
+    await tier.aclose()
+
+
+@pytest.fixture
+def store(l1: RedisTier, l2: DynamoTier, wall: Clock) -> CacheStore:
+    return CacheStore(l1, TtlPolicy(), wall, l2=l2, options=StoreOptions(xfetch_beta=0))
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

@@ -17,25 +17,16 @@ from services.cache.app import build
 from services.cache.dynamo_tier import DynamoTier
 from services.cache.errors import TierNotConfigured
 from services.cache.redis_tier import INVALIDATION_CHANNEL, RedisTier
-from services.cache.store import CacheStore, StoreOptions
+from services.cache.store import CacheStore
 from services.cache.ttl import TtlPolicy
-from services.common.breaker import CircuitBreaker
 from services.common.errors import InvalidInput
 from services.common.gen import cache_pb2, cache_pb2_grpc, types_pb2
-from tests.cache.conftest import dynamodb, settings_for, unique_table
+from tests.cache.conftest import Clock, settings_for
 from tests.conftest import MotoServer
 from tests.servicers import running
 
 HOUR = 3600.0
 REDIS, DYNAMODB = types_pb2.CACHE_SOURCE_REDIS, types_pb2.CACHE_SOURCE_DYNAMODB
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def entry(score: int = 95) -> cache_pb2.CacheEntry:
@@ -47,44 +38,6 @@ def entry(score: int = 95) -> cache_pb2.CacheEntry:
 
 def l1_key(key: str) -> str:
     return "oppsuite:cache:{" + key + "}"
-
-
-@pytest.fixture
-def wall() -> Clock:
-    return Clock(float(int(time.time())))  # moto applies TTLs against the real clock
-
-
-@pytest.fixture
-async def l1(redis_url: str) -> AsyncIterator[RedisTier]:
-    tier = RedisTier(redis_url, breaker=CircuitBreaker(failure_threshold=2, cool_down_s=5))
-    yield tier
-    await tier.aclose()
-
-
-@pytest.fixture
-async def l2(aws_env: MotoServer, wall: Clock) -> AsyncIterator[DynamoTier]:
-    tier = DynamoTier(
-        dynamodb(aws_env.endpoint),
-        unique_table(),
-        breaker=CircuitBreaker(failure_threshold=2, cool_down_s=5),
-        timeout_s=2.0,
-        clock=wall,
-    )
-    assert await tier.ping()
-    yield tier
-    await tier.aclose()
-
-
-@pytest.fixture
-def store(l1: RedisTier, l2: DynamoTier, wall: Clock) -> CacheStore:
-    return CacheStore(l1, TtlPolicy(), wall, l2=l2, options=StoreOptions(xfetch_beta=0))
-
-
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def announced(raw: aioredis.Redis, action: object) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,18 +18,10 @@ from services.cache.ttl import TtlPolicy
 from services.common.breaker import CircuitBreaker
 from services.common.gen import cache_pb2, types_pb2
 from services.common.telemetry import Telemetry
-from tests.cache.conftest import dynamodb, unique_table
+from tests.cache.conftest import Clock, make_l2
 from tests.conftest import MotoServer, RedisServer
 
 HOUR = 3600.0
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def entry(
@@ -44,56 +35,6 @@ def entry(
 
 def l1_key(key: str) -> str:
     return "oppsuite:cache:{" + key + "}"
-
-
-@pytest.fixture
-def wall() -> Clock:
-    # moto applies the TTL attribute against the real clock: start from real time.
-    return Clock(float(int(time.time())))
-
-
-@pytest.fixture
-def mono() -> Clock:
-    return Clock(1000.0)
-
-
-def make_l2(endpoint: str, wall: Clock, mono: Clock, timeout_s: float = 2.0) -> DynamoTier:
-    return DynamoTier(
-        dynamodb(endpoint),
-        unique_table(),
-        breaker=CircuitBreaker(failure_threshold=2, cool_down_s=5, clock=mono),
-        timeout_s=timeout_s,
-        clock=wall,
-    )
-
-
-@pytest.fixture
-async def l1(redis_url: str, mono: Clock) -> AsyncIterator[RedisTier]:
-    tier = RedisTier(
-        redis_url, breaker=CircuitBreaker(failure_threshold=2, cool_down_s=5, clock=mono)
-    )
-    yield tier
-    await tier.aclose()
-
-
-@pytest.fixture
-async def l2(aws_env: MotoServer, wall: Clock, mono: Clock) -> AsyncIterator[DynamoTier]:
-    tier = make_l2(aws_env.endpoint, wall, mono)
-    assert await tier.ping()
-    yield tier
-    await tier.aclose()
-
-
-@pytest.fixture
-def store(l1: RedisTier, l2: DynamoTier, wall: Clock) -> CacheStore:
-    return CacheStore(l1, TtlPolicy(), wall, l2=l2, options=StoreOptions(xfetch_beta=0))
-
-
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_put_writes_both_tiers(
