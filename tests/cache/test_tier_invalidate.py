@@ -118,7 +118,9 @@ async def test_unknown_and_unconfigured_tiers_are_refused_before_anything_is_rem
 
 @pytest.fixture
 async def cache(redis_url: str, aws_env: MotoServer) -> AsyncIterator[cache_pb2_grpc.CacheStub]:
-    settings = settings_for(redis_url, aws_env)
+    # No start-up warming: it copies DynamoDB into Redis in the background, and would
+    # race the evictions these tests make and observe.
+    settings = settings_for(redis_url, aws_env, CACHE_WARM_FROM_L2_ON_START="false")
     async with running(lambda: build(settings)) as host:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
             yield cache_pb2_grpc.CacheStub(channel)
