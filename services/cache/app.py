@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from typing import Any
@@ -28,6 +29,8 @@ from services.common.server import ServiceHost, ServiceSpec, host_for
 from services.common.telemetry import Telemetry
 
 __all__ = ["build", "dynamodb_client", "serve"]
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = cache_pb2.DESCRIPTOR.services_by_name["Cache"].full_name
 
@@ -90,6 +93,10 @@ async def build(settings: Settings, *, dynamodb: Any | None = None) -> ServiceHo
     def register(server: grpc.aio.Server) -> None:
         cache_pb2_grpc.add_CacheServicer_to_server(servicer, server)
 
+    async def open_redis_connections() -> None:
+        opened = await redis.open_connections(settings.redis_max_connections)
+        log.info("redis connections opened at start: %d", opened)
+
     async def start_housekeeping() -> None:
         await housekeeper.start(
             warm_at_start=settings.warm_from_l2_on_start, periodic=settings.warming_enabled
@@ -115,7 +122,13 @@ async def build(settings: Settings, *, dynamodb: Any | None = None) -> ServiceHo
         # SERVING while at least one tier answers; per-tier state is in logs and
         # the oppsuite_cache_tier_up gauge.
         checks={"tiers": store.check_tiers},
-        starters=[reporting.start, store.start, start_housekeeping, census.start],
+        starters=[
+            open_redis_connections,
+            reporting.start,
+            store.start,
+            start_housekeeping,
+            census.start,
+        ],
         closers=closers,
     )
     return host_for(spec, settings.common, registry)

@@ -1,10 +1,10 @@
 """The Redis tier (L1): a CacheTier over ``redis.asyncio`` with tight, bounded failure.
 
 A cache that is slow to fail is worse than no cache, so every call has budgets of
-tens of milliseconds (pool wait, connect, and the command as a whole), no client
-retries on timeouts, and a circuit breaker in front: after a few consecutive
-failures calls fail fast with ``TierUnavailable`` without touching the network until
-a probe succeeds. On a single
+tens of milliseconds (pool wait, connect, socket read/write), no client retries on
+timeouts, and a circuit breaker in front: after a few consecutive failures calls
+fail fast with ``TierUnavailable`` without touching the network until a probe
+succeeds. On a single
 node the pool is a BlockingConnectionPool so a burst waits briefly for a connection
 instead of opening unbounded sockets; against Redis Cluster (``cluster=True``) the
 cluster client keeps a bounded pool per node.
@@ -164,9 +164,6 @@ class RedisTier:
         self.name = name
         self.breaker = breaker
         self.cluster = cluster
-        # A command's budget: its wait for a pooled connection, the write and the
-        # read (the bounds redis-py would apply one by one with socket timeouts).
-        self._timeout_s = pool_timeout_s + 2 * socket_timeout_s
         self._prefix = key_prefix
         self._lease_prefix = lease_prefix
         self._pool: aioredis.BlockingConnectionPool | None = None
@@ -189,13 +186,8 @@ class RedisTier:
                 url,
                 max_connections=max_connections,
                 timeout=pool_timeout_s,
-                # The command budget is enforced in _call with asyncio.timeout: a
-                # socket timeout makes redis-py send every command through
-                # asyncio.wait_for, a task per command (a sixth of a hit's CPU).
-                socket_timeout=None,
-                # A new connection (TCP, then HELLO) may use the command's whole
-                # budget: a cold pool under a burst opens dozens at once.
-                socket_connect_timeout=max(connect_timeout_s, self._timeout_s),
+                socket_timeout=socket_timeout_s,
+                socket_connect_timeout=connect_timeout_s,
                 retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             )
             self._client = aioredis.Redis(connection_pool=self._pool)
@@ -214,8 +206,9 @@ class RedisTier:
     async def _call(
         self, operation: Callable[[], Awaitable[_T]], timeout_s: float | None = None
     ) -> _T:
-        """``operation`` within ``timeout_s`` (default: the command budget). A timed
-        out command's connection is dropped by redis-py, never reused mid-reply."""
+        """``operation``, bounded by the socket timeouts, and by ``timeout_s`` as a
+        whole when given (background work). A timed-out command's connection is
+        dropped by redis-py, never reused mid-reply."""
         if not self.breaker.allow():
             raise TierUnavailable(
                 f"{self.name} circuit is open",
@@ -223,13 +216,15 @@ class RedisTier:
                 retry_after_s=self.breaker.retry_after_s(),
             )
         try:
-            async with asyncio.timeout(timeout_s or self._timeout_s):
+            if timeout_s is None:
                 result = await operation()
+            else:
+                async with asyncio.timeout(timeout_s):
+                    result = await operation()
         except TimeoutError as exc:
             self.breaker.record_failure()
-            budget_ms = (timeout_s or self._timeout_s) * 1000
             raise TierUnavailable(
-                f"{self.name} did not answer within {budget_ms:.0f} ms", tier=self.name
+                f"{self.name} did not answer within {timeout_s} s", tier=self.name
             ) from exc
         except (RedisError, OSError) as exc:
             self.breaker.record_failure()
@@ -381,13 +376,30 @@ class RedisTier:
         """Goes to Redis even while the breaker is open (that is what a health check
         is for) and records the outcome, so a successful ping closes the breaker."""
         try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._client.ping()
-        except (RedisError, OSError, TimeoutError):
+            await self._client.ping()
+        except (RedisError, OSError):
             self.breaker.record_failure()
             return False
         self.breaker.record_success()
         return True
+
+    async def open_connections(self, count: int) -> int:
+        """Open up to ``count`` pooled connections now (single node), so a burst right
+        after start finds them instead of waiting, past the pool timeout, behind dozens
+        of connects at once. Returns how many were opened; never raises."""
+        if self._pool is None:
+            return 0
+        held: list[Any] = []
+        try:
+            async with asyncio.timeout(max(1.0, count * 0.05)):
+                for _ in range(count):
+                    held.append(await self._pool.get_connection())  # type: ignore[no-untyped-call]
+        except (RedisError, OSError, TimeoutError):
+            pass
+        finally:
+            for connection in held:
+                await self._pool.release(connection)
+        return len(held)
 
     async def used_memory(self) -> int:
         """Redis ``used_memory`` in bytes, from INFO memory (summed over cluster nodes)."""
