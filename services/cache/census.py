@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from services.cache.errors import TierUnavailable
 from services.cache.store import CacheStore
+from services.common.periodic import Periodic
 
 __all__ = ["CensusPolicy", "EntryCensus"]
 
@@ -32,8 +33,9 @@ class EntryCensus:
     def __init__(self, store: CacheStore, policy: CensusPolicy) -> None:
         self._store = store
         self._policy = policy
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        self._periodic = Periodic(
+            self.count_once, policy.interval_s, name="cache-census", run_first=True
+        )
 
     async def count_once(self) -> dict[str, int]:
         """Count every reachable tier; a tier that fails keeps its last count."""
@@ -53,23 +55,8 @@ class EntryCensus:
         self._store.record_entry_counts(counts)
         return counts
 
-    async def _loop(self) -> None:
-        # The stop event, not only cancellation, ends the loop: on Python 3.11 a
-        # cancellation that lands as an inner wait_for completes can be swallowed.
-        while not self._stop.is_set():
-            await self.count_once()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._policy.interval_s):
-                    await self._stop.wait()
-
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="cache-census")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()

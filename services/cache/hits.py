@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from services.cache.errors import TierUnavailable
+from services.common.periodic import Periodic
 
 __all__ = ["HitCounterStore", "HitTally"]
 
@@ -44,12 +45,10 @@ class HitTally:
     ) -> None:
         self._counters = counters
         self._ttl_s = ttl_s
-        self._interval_s = interval_s
         self._max_pending = max_pending
         self._pending: dict[str, int] = {}
         self._totals: dict[str, int] = {}  # shared totals seen at the last flush, bounded
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        self._periodic = Periodic(self.flush, interval_s, name="cache-hit-flusher")
         self.flushed = 0  # hits added to the shared counters
         self.dropped = 0  # hits not counted: too many distinct keys pending, or Redis down
 
@@ -91,26 +90,13 @@ class HitTally:
             del self._totals[next(iter(self._totals))]
         return total
 
-    async def _loop(self) -> None:
-        # Ended by the stop event as well as by cancellation (see EntryCensus._loop).
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval_s):
-                    await self._stop.wait()
-            await self.flush()
-
     def start(self) -> None:
-        if self._counters is not None and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="cache-hit-flusher")
+        if self._counters is not None:
+            self._periodic.start()
 
     async def stop(self) -> None:
         """Stop the loop after one last flush, so a drained replica's hits count."""
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1.0):
                 await self.flush()
