@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
+from services.cache import envelope
 from services.cache.census import CensusPolicy
 from services.cache.maintenance import WarmPolicy
 from services.cache.store import StoreOptions
@@ -13,6 +15,7 @@ from services.common.settings import (
     CommonSettings,
     SettingsError,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_str,
@@ -130,6 +133,9 @@ def _store(environ: Mapping[str, str]) -> StoreOptions:
         popularity_capacity=env_int(environ, "CACHE_POPULARITY_CAPACITY", 512, minimum=1),
         hit_flush_interval_s=env_float(
             environ, "CACHE_HIT_FLUSH_INTERVAL_SECONDS", 5.0, minimum=0.1, maximum=3600.0
+        ),
+        compression=cast(
+            envelope.Codec, env_choice(environ, "CACHE_COMPRESSION", "zstd", set(envelope.CODECS))
         ),
     )
 

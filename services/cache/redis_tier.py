@@ -34,6 +34,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.cache.errors import TierUnavailable
 from services.common.breaker import CircuitBreaker
@@ -144,6 +145,31 @@ def _text(value: bytes | str | None) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+class TaskFreeConnection(aioredis.Connection):
+    """A connection whose writes are bounded by ``asyncio.timeout`` rather than by
+    redis-py's ``asyncio.wait_for``, which on Python 3.11 starts a task for every
+    command: about 15 µs of CPU on each cache hit, a few per cent of the hit path.
+    Same bound (``socket_timeout``), same error, same dropped connection on expiry.
+    Reads were already bounded without a task."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        timeout_s = self.socket_timeout
+        if not timeout_s:
+            await super().send_packed_command(command, check_health)
+            return
+        # The connection belongs to this command until it returns to the pool, so
+        # lifting the attribute for the write cannot affect anyone else's call.
+        self.socket_timeout = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                await super().send_packed_command(command, check_health)
+        except TimeoutError:
+            # redis-py disconnected on the cancellation, as its own timeout does.
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        finally:
+            self.socket_timeout = timeout_s
+
+
 class RedisTier:
     """Keys are stored under ``key_prefix`` inside a hash tag; callers never see either."""
 
@@ -178,6 +204,7 @@ class RedisTier:
                 max_connections=max_connections,
                 socket_timeout=socket_timeout_s,
                 socket_connect_timeout=connect_timeout_s,
+                connection_class=TaskFreeConnection,
                 # Retries 0 also bounds the client's re-discovery after cluster errors.
                 retry=Retry(NoBackoff(), 0),
             )
@@ -188,6 +215,7 @@ class RedisTier:
                 timeout=pool_timeout_s,
                 socket_timeout=socket_timeout_s,
                 socket_connect_timeout=connect_timeout_s,
+                connection_class=TaskFreeConnection,
                 retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             )
             self._client = aioredis.Redis(connection_pool=self._pool)

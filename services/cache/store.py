@@ -90,6 +90,7 @@ class StoreOptions:
     hit_pending_max: int = 10_000  # distinct keys with unflushed hits
     wait_poll_min_s: float = 0.005  # WaitForEntry polling backoff, first step
     wait_poll_max_s: float = 0.05  # ... and its cap
+    compression: envelope.Codec = "zstd"  # how new entries are packed; reads take any
 
 
 def _cacheable(entry: cache_pb2.CacheEntry) -> bool:
@@ -362,7 +363,7 @@ class CacheStore:
         stamped.created_at_unix = now
         stamped.expires_at_unix = now + ttl_s
         stamped.size_bytes = 0  # a read-side figure; never stored
-        data = envelope.encode(stamped)
+        data = envelope.encode(stamped, self._opts.compression)
         return ttl_s, L2Write(key, data, float(analysis.confidence_score), now + ttl_s)
 
     async def put(self, key: str, entry: cache_pb2.CacheEntry) -> PutResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from services.common.interceptors import Instrumentation
 from services.common.settings import CommonSettings
 
-__all__ = ["HealthCheck", "ServiceHost", "ServiceSpec", "host_for"]
+__all__ = ["HealthCheck", "ServiceHost", "ServiceSpec", "freeze_startup_heap", "host_for"]
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,28 @@ class ServiceHost:
     async def serve_until_signalled(self) -> None:
         """Start, then run until SIGTERM or SIGINT, then drain and stop."""
         await self.start()
+        freeze_startup_heap()
         loop = asyncio.get_running_loop()
         signalled = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, signalled.set)
-        await signalled.wait()
-        await self.stop()
+        try:
+            await signalled.wait()
+            await self.stop()
+        finally:
+            # The interpreter's last collection must see them again: native modules
+            # report what is never collected as leaks at exit.
+            gc.unfreeze()
+
+
+def freeze_startup_heap() -> None:
+    """Move what start-up built (imported modules, protobuf descriptors, SDK service
+    models, pooled clients) out of the cyclic collector's reach. Those objects live as
+    long as the process; without this every full collection walks all of them while
+    the per-request garbage keeps triggering collections, which puts CPU into every
+    request and milliseconds into the latency tail."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _quietly(hook: Callable[[], Awaitable[None]]) -> None:

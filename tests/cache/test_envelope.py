@@ -4,6 +4,7 @@ import random
 import zlib
 
 import pytest
+import zstandard
 
 from services.cache import envelope
 from services.cache.errors import CorruptEntry
@@ -68,14 +69,26 @@ def test_small_entry_is_stored_raw() -> None:
     assert envelope.decode(data) == entry
 
 
-def test_typical_analysis_is_compressed_and_much_smaller() -> None:
+@pytest.mark.parametrize(("codec", "marker"), [("zstd", b"\x03"), ("zlib", b"\x02")])
+def test_typical_analysis_is_compressed_and_much_smaller(
+    codec: envelope.Codec, marker: bytes
+) -> None:
     entry = typical_entry()
     raw = entry.SerializeToString()
-    data = envelope.encode(entry)
+    data = envelope.encode(entry, codec)
     assert len(raw) > envelope.COMPRESS_THRESHOLD
-    assert data[:1] == b"\x02"
+    assert data[:1] == marker
     assert len(data) < len(raw) * 0.5
     assert envelope.decode(data) == entry
+
+
+def test_zstd_is_the_default_and_entries_from_zlib_writers_still_read() -> None:
+    # A rolling upgrade: replicas writing zlib (older, or CACHE_COMPRESSION=zlib)
+    # and replicas writing zstd share one Redis and one table.
+    entry = typical_entry()
+    assert envelope.encode(entry)[:1] == b"\x03"
+    from_zlib_writer = b"\x02" + zlib.compress(entry.SerializeToString(), 6)
+    assert envelope.decode(from_zlib_writer) == entry
 
 
 def test_compression_never_grows_an_entry() -> None:
@@ -95,15 +108,32 @@ def test_compression_never_grows_an_entry() -> None:
         b"\x02" + zlib.compress(typical_entry().SerializeToString())[:-20],
         b"\x01\xff\xff\xff",
         b"\x02" + zlib.compress(b"\xff\xff\xff"),
+        b"\x03not zstd at all",
+        b"\x03" + zstandard.ZstdCompressor().compress(typical_entry().SerializeToString())[:-20],
+        b"\x03" + zstandard.ZstdCompressor(write_content_size=False).compress(b"x" * 4096),
+        b"\x03" + zstandard.ZstdCompressor().compress(b"\xff\xff\xff"),
     ],
-    ids=["empty", "unknown-marker", "bad-zlib", "truncated-zlib", "bad-proto", "bad-proto-zlib"],
+    ids=[
+        "empty",
+        "unknown-marker",
+        "bad-zlib",
+        "truncated-zlib",
+        "bad-proto",
+        "bad-proto-zlib",
+        "bad-zstd",
+        "truncated-zstd",
+        "zstd-without-size",
+        "bad-proto-zstd",
+    ],
 )
 def test_corrupt_data_raises_corrupt_entry(data: bytes) -> None:
     with pytest.raises(CorruptEntry):
         envelope.decode(data)
 
 
-def test_decompression_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("codec", ["zstd", "zlib"])
+def test_decompression_is_bounded(monkeypatch: pytest.MonkeyPatch, codec: envelope.Codec) -> None:
+    data = envelope.encode(typical_entry(), codec)
     monkeypatch.setattr(envelope, "MAX_DECODED_BYTES", 1024)
     with pytest.raises(CorruptEntry, match="more than"):
-        envelope.decode(envelope.encode(typical_entry()))
+        envelope.decode(data)

@@ -234,3 +234,80 @@ async def test_an_invalidated_key_cannot_be_promoted_back_but_an_evicted_one_can
     # And a present key is never overwritten by a copy.
     assert not await tier.set_if_absent("evicted", b"older", ttl_s=60)
     assert await tier.get("evicted") == b"v"
+
+
+class FreezingRedis:
+    """A TCP server that speaks just enough RESP to get through redis-py's connection
+    handshake (every command answered +OK) and then freezes, like a Redis host that
+    hung: from the first ``freeze_on`` command it neither reads nor answers, so reads
+    never complete and writes back up once the socket buffers fill."""
+
+    def __init__(self, freeze_on: str) -> None:
+        self.freeze_on = freeze_on.encode()
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        while True:
+            header = await reader.readline()  # *<argc>
+            if not header:
+                return
+            name = b""
+            for index in range(int(header[1:])):
+                size = int((await reader.readline())[1:])  # $<len>
+                if index == 0:
+                    name = (await reader.readexactly(size + 2))[:-2].upper()
+                    if name == self.freeze_on:
+                        writer.transport.pause_reading()
+                        return
+                else:
+                    await reader.readexactly(size + 2)
+            writer.write(b"+OK\r\n")
+
+    @property
+    def connections(self) -> int:
+        return len(self.writers)
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
+
+
+async def test_a_frozen_redis_times_out_a_read_within_the_socket_timeout() -> None:
+    async with FreezingRedis(freeze_on="GET") as url:
+        tier = RedisTier(url, breaker=CircuitBreaker(), socket_timeout_s=0.05)
+        try:
+            started = time.monotonic()
+            with pytest.raises(TierUnavailable, match="Timeout reading"):
+                await tier.get("k")
+            assert time.monotonic() - started < 0.5
+        finally:
+            await tier.aclose()
+
+
+async def test_a_write_that_cannot_drain_times_out_and_drops_its_connection() -> None:
+    # The bound on writes is ours (TaskFreeConnection), not redis-py's: a value far
+    # larger than the socket buffers must give up at the socket timeout, and the
+    # half-written connection must not go back to the pool for the next command.
+    frozen = FreezingRedis(freeze_on="SET")
+    async with frozen as url:
+        tier = RedisTier(url, breaker=CircuitBreaker(), socket_timeout_s=0.05)
+        try:
+            started = time.monotonic()
+            with pytest.raises(TierUnavailable, match="Timeout writing to socket"):
+                await tier.set("k", b"x" * (64 * 1024 * 1024), ttl_s=60)
+            assert time.monotonic() - started < 1.0
+            assert frozen.connections == 1
+            await tier.ping()  # answered +OK on a new connection
+            assert frozen.connections == 2
+        finally:
+            await tier.aclose()

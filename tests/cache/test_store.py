@@ -7,9 +7,10 @@ from dataclasses import replace
 import pytest
 import redis.asyncio as aioredis
 
+from services.cache.envelope import Codec
 from services.cache.errors import TierUnavailable
 from services.cache.redis_tier import RedisTier
-from services.cache.store import CacheStore
+from services.cache.store import CacheStore, StoreOptions
 from services.cache.tier import TierStats
 from services.cache.ttl import TtlPolicy
 from services.common.breaker import CircuitBreaker
@@ -104,11 +105,15 @@ async def test_entry_past_expiry_is_filtered(store: CacheStore, wall: FakeClock)
     assert core(store.stats().tiers["redis"]) == TierStats(misses=1, writes=1, expired_filtered=1)
 
 
-async def test_large_entry_is_compressed_in_redis(store: CacheStore, raw: aioredis.Redis) -> None:
+@pytest.mark.parametrize(("codec", "marker"), [("zstd", b"\x03"), ("zlib", b"\x02")])
+async def test_large_entry_is_compressed_in_redis_with_the_configured_codec(
+    tier: RedisTier, wall: FakeClock, raw: aioredis.Redis, codec: Codec, marker: bytes
+) -> None:
+    store = CacheStore(tier, TtlPolicy(), wall, options=StoreOptions(compression=codec))
     entry = typical_entry()
     await store.put(KEY, entry)
     stored = await raw.get(PREFIXED)
-    assert stored is not None and stored[:1] == b"\x02"
+    assert stored is not None and stored[:1] == marker
     assert len(stored) < len(entry.SerializeToString()) / 2
     got = await store.get(KEY)
     assert got.entry is not None and got.entry.analysis == entry.analysis
