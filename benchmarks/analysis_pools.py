@@ -50,7 +50,6 @@ import boto3
 from botocore.config import Config
 from prometheus_client import CollectorRegistry
 
-from services.analysis.app import freeze_startup_heap
 from services.analysis.aws_provider import AwsProvider
 from services.analysis.config import Settings
 from services.analysis.metrics import AnalysisMetrics
@@ -58,6 +57,7 @@ from services.analysis.provider import CallAccounting
 from services.analysis.querygen import generate_sql
 from services.analysis.workflow import Thresholds, Workflow
 from services.common.domain import Opportunity, Options
+from services.common.server import freeze_startup_heap
 from services.common.telemetry import Telemetry
 from tests.analysis.awsfixtures import ANALYSIS_MODEL, QUERY_MODEL
 from tests.conftest import MotoServer
@@ -134,7 +134,7 @@ async def run_level(
         make_client=make,
     )
     if freeze_heap:
-        freeze_startup_heap()  # as serve() does once the service is built
+        freeze_startup_heap()  # as every service does once it has started
     workflow = Workflow(provider, Thresholds(), allowed_table="parquet", database="catapult_db_p")
     totals: list[float] = []
     overheads: list[float] = []

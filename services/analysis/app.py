@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import random
 
 import grpc
@@ -22,7 +21,7 @@ from services.common.reporting import reporter_for
 from services.common.server import ServiceHost, ServiceSpec, host_for
 from services.common.telemetry import Telemetry
 
-__all__ = ["build", "freeze_startup_heap", "serve"]
+__all__ = ["build", "serve"]
 
 SERVICE_NAME = analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name
 
@@ -90,23 +89,7 @@ async def build(settings: Settings) -> ServiceHost:
     return host_for(spec, settings.common, registry)
 
 
-def freeze_startup_heap() -> None:
-    """Move what start-up built (imported modules, SDK service models, sqlglot's
-    tables, the clients) out of the cyclic collector's reach. Those objects live as
-    long as the process; without this every full collection walks all of them, and
-    the per-analysis garbage (SQL trees, SDK responses) triggers such collections
-    often enough to put tens of milliseconds into the latency tail."""
-    gc.collect()
-    gc.freeze()
-
-
 async def serve(settings: Settings) -> None:
     setup_logging("analysis", settings.common.log_level)
     host = await build(settings)
-    freeze_startup_heap()
-    try:
-        await host.serve_until_signalled()
-    finally:
-        # The interpreter's last collection must see them again: native modules
-        # (duckdb's nanobind) report what is never collected as leaks at exit.
-        gc.unfreeze()
+    await host.serve_until_signalled()

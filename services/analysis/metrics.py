@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -25,8 +26,24 @@ _STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45
 _WAIT_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+@dataclass
+class _PoolSeries:
+    """One pool's labelled children, looked up once (``labels()`` validates and locks)."""
+
+    in_use: Gauge
+    size: Gauge
+    utilization: Gauge
+    wait: Histogram
+    last_size: int = -1  # what the size gauge holds; it changes only on a resize
+
+
 class AnalysisMetrics:
-    """Also the ``PoolObserver`` of the AWS client pools (called from worker threads)."""
+    """Also the ``PoolObserver`` of the AWS client pools (called from worker threads).
+
+    The pool and AWS-call hooks run several times per analysis, so their labelled
+    children are kept per label tuple instead of looked up on every call; the sets of
+    pools, steps and operations are small and fixed, and no child is ever removed.
+    """
 
     def __init__(
         self, registry: CollectorRegistry, telemetry: Telemetry, *, max_clients: int = 200
@@ -35,6 +52,9 @@ class AnalysisMetrics:
         self._max_clients = max_clients
         self._clients: set[str] = set()
         self._lock = threading.Lock()
+        self._pools: dict[str, _PoolSeries] = {}
+        self._calls: dict[tuple[str, str], Counter] = {}
+        self._steps: dict[str, Histogram] = {}
         self.step_seconds = Histogram(
             "oppsuite_analysis_step_seconds",
             "Duration of each workflow step (total = whole workflow).",
@@ -114,8 +134,26 @@ class AnalysisMetrics:
             registry=registry,
         )
 
+    def _pool(self, pool: str) -> _PoolSeries:
+        series = self._pools.get(pool)
+        if series is None:
+            # Worker threads may race here; labels() hands both the same children.
+            series = self._pools.setdefault(
+                pool,
+                _PoolSeries(
+                    self.pool_in_use.labels(pool),
+                    self.pool_size.labels(pool),
+                    self.pool_utilization.labels(pool),
+                    self.pool_wait_seconds.labels(pool),
+                ),
+            )
+        return series
+
     def record_step(self, timing: StepTiming) -> None:
-        self.step_seconds.labels(timing.step).observe(timing.duration_ms / 1000)
+        step = self._steps.get(timing.step)
+        if step is None:
+            step = self._steps.setdefault(timing.step, self.step_seconds.labels(timing.step))
+        step.observe(timing.duration_ms / 1000)
         self._telemetry.observe("step_ms", timing.duration_ms, step=timing.step)
         if timing.violated:
             _log.warning(
@@ -131,22 +169,31 @@ class AnalysisMetrics:
 
     # PoolObserver
     def pool_level(self, pool: str, in_use: int, size: int) -> None:
+        series = self._pool(pool)
         utilization = in_use / size if size else 0.0
-        self.pool_in_use.labels(pool).set(in_use)
-        self.pool_size.labels(pool).set(size)
-        self.pool_utilization.labels(pool).set(utilization)
+        series.in_use.set(in_use)
+        if size != series.last_size:
+            series.last_size = size
+            series.size.set(size)
+        series.utilization.set(utilization)
         self._telemetry.set_gauge("pool_utilization", utilization, pool=pool)
 
     def pool_wait(self, pool: str, seconds: float) -> None:
-        self.pool_wait_seconds.labels(pool).observe(seconds)
+        self._pool(pool).wait.observe(seconds)
         self._telemetry.observe("pool_wait_ms", seconds * 1000, pool=pool)
 
     def pool_resized(self, pool: str, direction: str, size: int) -> None:
         self.pool_resizes.labels(pool, direction).inc()
-        self.pool_size.labels(pool).set(size)
+        series = self._pool(pool)
+        series.last_size = size
+        series.size.set(size)
 
     def aws_call(self, service: str, operation: str) -> None:
-        self.aws_calls.labels(service, operation).inc()
+        key = (service, operation)
+        calls = self._calls.get(key)
+        if calls is None:
+            calls = self._calls.setdefault(key, self.aws_calls.labels(service, operation))
+        calls.inc()
         self._telemetry.inc("aws_calls_total", service=service, operation=operation)
 
     # PromptObserver

@@ -25,6 +25,7 @@ The parser is tolerant about layout and strict about values:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -89,8 +90,10 @@ _NOTE = re.compile(r"\(.*?\)")
 _NOT_KEY_CHARS = re.compile(r"[^A-Z0-9]+")
 
 
+@functools.lru_cache(maxsize=1024)
 def _normalize_key(raw: str) -> str:
-    # Compiled once: this runs for every label line of every answer.
+    # Runs for every label line of every answer; the labels of one answer and the next
+    # are mostly the same few dozen, so a bounded cache answers most of them.
     without_notes = _NOTE.sub(" ", raw)
     return _NOT_KEY_CHARS.sub("_", without_notes.upper()).strip("_")
 
@@ -109,10 +112,18 @@ def _split_sections(text: str) -> dict[str, str]:
 
 def _clean(line: str) -> str:
     """A line without list bullets, numbering, bold markers or backticks."""
-    return _BULLET.sub("", line.replace("**", "").replace("`", "")).strip()
+    if "**" in line:
+        line = line.replace("**", "")
+    if "`" in line:
+        line = line.replace("`", "")
+    # _BULLET is anchored and matches the empty string too: cut its match off the front.
+    bullet = _BULLET.match(line)
+    return (line[bullet.end() :] if bullet else line).strip()
 
 
 def _key_value(line: str) -> tuple[str, str] | None:
+    if ":" not in line:
+        return None  # the common case in prose; _KEY_VALUE needs a colon
     match = _KEY_VALUE.match(_clean(line))
     if match is None:
         return None
@@ -126,24 +137,19 @@ def _quote(value: str) -> str:
 # --- values -------------------------------------------------------------------------
 
 
-def _leading_amount(text: str) -> tuple[Decimal, str] | None:
-    match = _AMOUNT.match(text.strip())
-    if match is None:
-        return None
-    value = Decimal(match.group(1).replace(",", "") + (match.group(2) or ""))
-    suffix = (match.group(3) or "").lower()
-    rest = text.strip()[match.end() :]
-    if _RANGE_TAIL.match(rest):
-        return None
-    return value * _MULTIPLIERS.get(suffix, 1), rest
-
-
 def parse_amount(text: str) -> int | None:
     """Whole dollars of a single leading amount, or None when there is none or a range."""
-    found = _leading_amount(text)
-    if found is None:
+    value = text.strip()
+    match = _AMOUNT.match(value)
+    if match is None or _RANGE_TAIL.match(value[match.end() :]):
         return None
-    return int(found[0].quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    digits, fraction, suffix = match.group(1, 2, 3)
+    multiplier = _MULTIPLIERS[suffix.lower()] if suffix else 1
+    whole = int(digits.replace(",", "")) if "," in digits else int(digits)
+    if fraction is None:
+        return whole * multiplier  # exact: nothing to round (the usual "$135,000")
+    amount = Decimal(f"{whole}{fraction}") * multiplier
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _parse_month(text: str) -> str | None:

@@ -40,8 +40,13 @@ class FittedRows:
         return self.kept < self.total
 
 
+# One encoder for every row: json.dumps with options builds a new one per call (a third
+# of the cost of a short row). Encoders keep no state between calls.
+_ENCODE_ROW = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def _line(row: Row) -> str:
-    return json.dumps(row, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODE_ROW(row)
 
 
 def fit_rows(
