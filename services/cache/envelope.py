@@ -93,8 +93,9 @@ def _unzstd(packed: bytes) -> bytes:
     return payload
 
 
-def decode(data: bytes) -> cache_pb2.CacheEntry:
-    """The entry in ``data``; raises CorruptEntry for anything that is not one."""
+def decode(data: bytes, into: cache_pb2.CacheEntry | None = None) -> cache_pb2.CacheEntry:
+    """The entry in ``data`` (parsed into ``into`` when given, replacing its contents);
+    raises CorruptEntry for anything that is not one."""
     marker, body = data[:1], data[1:]
     if marker == _RAW:
         payload = body
@@ -104,7 +105,7 @@ def decode(data: bytes) -> cache_pb2.CacheEntry:
         payload = _inflate(body)
     else:
         raise CorruptEntry(f"unknown cache entry format {marker!r}")
-    entry = cache_pb2.CacheEntry()
+    entry = cache_pb2.CacheEntry() if into is None else into
     try:
         entry.ParseFromString(payload)
     except DecodeError as exc:

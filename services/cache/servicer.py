@@ -25,15 +25,22 @@ MAX_HOLDER_CHARS = 128
 _SOURCES = {"redis": types_pb2.CACHE_SOURCE_REDIS, "dynamodb": types_pb2.CACHE_SOURCE_DYNAMODB}
 
 
-def _get_reply(result: GetResult) -> cache_pb2.CacheGetResponse:
+def _get_reply(
+    result: GetResult, reply: cache_pb2.CacheGetResponse | None = None
+) -> cache_pb2.CacheGetResponse:
+    """The reply for ``result``; ``reply`` is the message whose ``entry`` the store
+    was asked to decode into, reused when the hit's entry is that field."""
     if not result.hit or result.entry is None:
         return cache_pb2.CacheGetResponse(hit=False, source=types_pb2.CACHE_SOURCE_MISS)
-    return cache_pb2.CacheGetResponse(
-        hit=True,
-        entry=result.entry,
-        source=_SOURCES.get(result.source or "", types_pb2.CACHE_SOURCE_UNSPECIFIED),
-        refresh_early=result.refresh_early,
-    )
+    source = _SOURCES.get(result.source or "", types_pb2.CACHE_SOURCE_UNSPECIFIED)
+    if reply is None or result.entry is not reply.entry:
+        return cache_pb2.CacheGetResponse(
+            hit=True, entry=result.entry, source=source, refresh_early=result.refresh_early
+        )
+    reply.hit = True
+    reply.source = source
+    reply.refresh_early = result.refresh_early
+    return reply
 
 
 def _tier_names(tiers: Sequence[int]) -> list[str]:
@@ -94,7 +101,8 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):  # type: ignore[misc]
     async def Get(
         self, request: cache_pb2.CacheGetRequest, context: grpc.aio.ServicerContext
     ) -> cache_pb2.CacheGetResponse:
-        return _get_reply(await self._store.get(request.key))
+        reply = cache_pb2.CacheGetResponse()
+        return _get_reply(await self._store.get(request.key, into=reply.entry), reply)
 
     async def BatchGet(
         self, request: cache_pb2.CacheBatchGetRequest, context: grpc.aio.ServicerContext

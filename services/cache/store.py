@@ -171,12 +171,14 @@ class CacheStore:
         self._counters[name].errors += 1
         self._mark(name, False)
 
-    def _decode(self, name: str, data: bytes | None) -> cache_pb2.CacheEntry | None:
+    def _decode(
+        self, name: str, data: bytes | None, into: cache_pb2.CacheEntry | None = None
+    ) -> cache_pb2.CacheEntry | None:
         if data is None:
             return None
         self._counters[name].bytes_read += len(data)
         try:
-            entry = envelope.decode(data)
+            entry = envelope.decode(data, into)
         except CorruptEntry:
             self._counters[name].errors += 1
             return None
@@ -185,10 +187,13 @@ class CacheStore:
 
     # --- reads ---------------------------------------------------------------------
 
-    async def get(self, key: str) -> GetResult:
+    async def get(self, key: str, *, into: cache_pb2.CacheEntry | None = None) -> GetResult:
+        """The entry for ``key``. With ``into``, a hit's entry is decoded into that
+        message (a transport passes its reply's field, saving a copy of the whole
+        entry per hit); its contents are unspecified after a miss."""
         validate_key(key)
         self.popularity.add(key)
-        l1_down, entry = await self._get_l1(key)
+        l1_down, entry = await self._get_l1(key, into)
         if entry is not None:
             return self._hit(key, entry, self._l1_name, degraded=l1_down)
         if self._l2 is None:
@@ -201,9 +206,11 @@ class CacheStore:
             self._counters[self._l2.name].misses += 1
             return GetResult(hit=False, degraded=True)
         self._mark(self._l2.name, True)
-        return await self._from_l2(key, read, l1_down, mark)
+        return await self._from_l2(key, read, l1_down, mark, into)
 
-    async def _get_l1(self, key: str) -> tuple[bool, cache_pb2.CacheEntry | None]:
+    async def _get_l1(
+        self, key: str, into: cache_pb2.CacheEntry | None = None
+    ) -> tuple[bool, cache_pb2.CacheEntry | None]:
         """(whether L1 is down, the unexpired L1 entry or None), counted."""
         if self._l1 is None:
             return False, None
@@ -213,13 +220,15 @@ class CacheStore:
             self._failed(self._l1.name)
             self._counters[self._l1.name].misses += 1
             return True, None
-        return False, self._check_l1(data)
+        return False, self._check_l1(data, into)
 
-    def _check_l1(self, data: bytes | None) -> cache_pb2.CacheEntry | None:
+    def _check_l1(
+        self, data: bytes | None, into: cache_pb2.CacheEntry | None = None
+    ) -> cache_pb2.CacheEntry | None:
         assert self._l1 is not None
         counters = self._counters[self._l1.name]
         self._mark(self._l1.name, True)
-        entry = self._decode(self._l1.name, data)
+        entry = self._decode(self._l1.name, data, into)
         if entry is not None and entry.expires_at_unix <= self._clock():
             # Redis drops entries at their TTL; this catches clock skew between
             # replicas and tiers.
@@ -244,12 +253,19 @@ class CacheStore:
             return [(True, None)] * len(keys)
         return [(False, self._check_l1(data)) for data in values]
 
-    async def _from_l2(self, key: str, read: L2Read, l1_down: bool, mark: int) -> GetResult:
+    async def _from_l2(
+        self,
+        key: str,
+        read: L2Read,
+        l1_down: bool,
+        mark: int,
+        into: cache_pb2.CacheEntry | None = None,
+    ) -> GetResult:
         name = self._l2.name if self._l2 is not None else "dynamodb"
         counters = self._counters[name]
         if read.status == "expired":
             counters.expired_filtered += 1
-        entry = self._decode(name, read.value) if read.status == "hit" else None
+        entry = self._decode(name, read.value, into) if read.status == "hit" else None
         if entry is None or entry.expires_at_unix <= self._clock():
             counters.misses += 1
             return GetResult(hit=False, degraded=l1_down, expired=read.status == "expired")

@@ -61,6 +61,23 @@ async def test_l2_hit_is_promoted_with_the_remaining_ttl(
     assert again.entry is not None and again.entry.analysis.predicted_arr_usd == 1_000_000
 
 
+async def test_a_hit_decodes_into_the_callers_message_from_either_tier(
+    store: CacheStore, raw: aioredis.Redis
+) -> None:
+    # The servicer passes its reply's entry field so a hit is not copied into it.
+    await store.put("k", entry(95, arr=7))
+    await raw.delete(l1_key("k"))
+    for tier in ("dynamodb", "redis"):  # the first read promotes
+        reply = cache_pb2.CacheGetResponse()
+        got = await store.get("k", into=reply.entry)
+        assert got.hit and got.source == tier
+        assert got.entry is reply.entry
+        assert reply.entry.analysis.predicted_arr_usd == 7
+        assert reply.entry.size_bytes > 0 and reply.entry.hit_count >= 1
+    missed = cache_pb2.CacheGetResponse()
+    assert not (await store.get("absent", into=missed.entry)).hit
+
+
 async def test_promotion_ttl_is_capped(
     l1: RedisTier, l2: DynamoTier, wall: Clock, raw: aioredis.Redis
 ) -> None:
