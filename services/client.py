@@ -65,12 +65,21 @@ def describe_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> str:
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+    delay = retry_delay_s(error)
+    if delay is not None:
+        lines.append(f"  retry after {delay:.3f} s")
+    return "\n".join(lines)
+
+
+def retry_delay_s(error: grpc.aio.AioRpcError | grpc.RpcError) -> float | None:
+    """The RetryInfo delay a RESOURCE_EXHAUSTED (or other) status carries, if any."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info = error_details_pb2.RetryInfo()
             detail.Unpack(info)
-            delay = info.retry_delay.seconds + info.retry_delay.nanos / 1e9
-            lines.append(f"  retry after {delay:.3f} s")
-    return "\n".join(lines)
+            return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
+    return None
 
 
 def _money(value: int) -> str:

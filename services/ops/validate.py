@@ -35,11 +35,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.client import SAMPLE_OPPORTUNITY, metadata, opportunity_from
+from services.client import SAMPLE_OPPORTUNITY, metadata, opportunity_from, retry_delay_s
 from services.common.gen import (
     cache_pb2,
     cache_pb2_grpc,
@@ -150,16 +148,6 @@ def _source(response: gateway_pb2.AnalyzeResponse) -> str:
     return HIT_SOURCES.get(source, "unspecified")
 
 
-def _retry_delay_s(error: grpc.aio.AioRpcError) -> float | None:
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
-    return None
-
-
 def _p95(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
@@ -260,7 +248,7 @@ class _Session:
                 except grpc.aio.AioRpcError as exc:
                     key = exc.code().name
                     if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                        delay = _retry_delay_s(exc)
+                        delay = retry_delay_s(exc)
                         if delay is not None:
                             delays.append(delay)
                 outcomes[key] = outcomes.get(key, 0) + 1
