@@ -13,19 +13,11 @@ import pytest
 from services.cache.dynamo_tier import DynamoTier, L2Write
 from services.cache.errors import TierUnavailable
 from services.common.breaker import CircuitBreaker
-from tests.cache.conftest import dynamodb, unique_table
+from tests.cache.conftest import Clock, dynamodb, unique_table
 from tests.conftest import MotoServer, free_port
 
 # moto applies the TTL attribute against the real clock, so tests start from real time.
 NOW = float(int(time.time()))
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Recording:
@@ -86,7 +78,7 @@ def write(key: str, confidence: float = 90, ttl_s: float = 3600, value: bytes = 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -11,15 +11,8 @@ from services.cache.errors import TierUnavailable
 from services.cache.redis_tier import RedisTier
 from services.cache.tier import CacheTier
 from services.common.breaker import BreakerState, CircuitBreaker
+from tests.cache.conftest import Clock
 from tests.conftest import RedisServer
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def state(breaker: CircuitBreaker) -> BreakerState:
@@ -32,7 +25,7 @@ def state(breaker: CircuitBreaker) -> BreakerState:
 
 
 def test_breaker_opens_after_consecutive_failures() -> None:
-    breaker = CircuitBreaker(failure_threshold=3, cool_down_s=5, clock=FakeClock())
+    breaker = CircuitBreaker(failure_threshold=3, cool_down_s=5, clock=Clock(1000.0))
     breaker.record_failure()
     breaker.record_failure()
     breaker.record_success()  # resets the run
@@ -45,7 +38,7 @@ def test_breaker_opens_after_consecutive_failures() -> None:
 
 
 def test_breaker_half_opens_after_cool_down_and_lets_one_probe_through() -> None:
-    clock = FakeClock()
+    clock = Clock(1000.0)
     breaker = CircuitBreaker(failure_threshold=1, cool_down_s=5, clock=clock)
     breaker.record_failure()
     clock.now += 4.9
@@ -60,7 +53,7 @@ def test_breaker_half_opens_after_cool_down_and_lets_one_probe_through() -> None
 
 
 def test_failed_probe_reopens_for_a_full_cool_down() -> None:
-    clock = FakeClock()
+    clock = Clock(1000.0)
     breaker = CircuitBreaker(failure_threshold=1, cool_down_s=5, clock=clock)
     breaker.record_failure()
     clock.now += 5
@@ -74,7 +67,7 @@ def test_failed_probe_reopens_for_a_full_cool_down() -> None:
 
 
 def test_abandoned_probe_does_not_block_forever() -> None:
-    clock = FakeClock()
+    clock = Clock(1000.0)
     breaker = CircuitBreaker(failure_threshold=1, cool_down_s=5, clock=clock)
     breaker.record_failure()
     clock.now += 5
@@ -87,12 +80,12 @@ def test_abandoned_probe_does_not_block_forever() -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    return Clock(1000.0)
 
 
 @pytest.fixture
-async def tier(redis_url: str, clock: FakeClock) -> AsyncIterator[RedisTier]:
+async def tier(redis_url: str, clock: Clock) -> AsyncIterator[RedisTier]:
     breaker = CircuitBreaker(failure_threshold=3, cool_down_s=5, clock=clock)
     redis_tier = RedisTier(redis_url, breaker=breaker)
     yield redis_tier
@@ -155,7 +148,7 @@ async def test_used_memory_and_ping(tier: RedisTier) -> None:
 
 
 async def test_breaker_opens_when_redis_is_down_and_recovers(
-    tier: RedisTier, redis_server: RedisServer, clock: FakeClock
+    tier: RedisTier, redis_server: RedisServer, clock: Clock
 ) -> None:
     await tier.set("k", b"v", ttl_s=60)
     redis_server.stop()

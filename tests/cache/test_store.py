@@ -16,6 +16,7 @@ from services.cache.ttl import TtlPolicy
 from services.common.breaker import CircuitBreaker
 from services.common.errors import FieldViolation, InvalidInput
 from services.common.gen import cache_pb2, types_pb2
+from tests.cache.conftest import Clock
 from tests.cache.test_envelope import typical_entry
 from tests.conftest import RedisServer
 
@@ -29,26 +30,18 @@ def core(stats: TierStats) -> TierStats:
     return replace(stats, bytes_read=0, bytes_written=0)
 
 
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def wall() -> Clock:
+    return Clock(NOW)
 
 
 @pytest.fixture
-def wall() -> FakeClock:
-    return FakeClock(NOW)
+def mono() -> Clock:
+    return Clock(100.0)
 
 
 @pytest.fixture
-def mono() -> FakeClock:
-    return FakeClock(100.0)
-
-
-@pytest.fixture
-async def tier(redis_url: str, mono: FakeClock) -> AsyncIterator[RedisTier]:
+async def tier(redis_url: str, mono: Clock) -> AsyncIterator[RedisTier]:
     redis_tier = RedisTier(
         redis_url, breaker=CircuitBreaker(failure_threshold=3, cool_down_s=5, clock=mono)
     )
@@ -57,7 +50,7 @@ async def tier(redis_url: str, mono: FakeClock) -> AsyncIterator[RedisTier]:
 
 
 @pytest.fixture
-def store(tier: RedisTier, wall: FakeClock) -> CacheStore:
+def store(tier: RedisTier, wall: Clock) -> CacheStore:
     return CacheStore(tier, TtlPolicy(), wall)
 
 
@@ -97,7 +90,7 @@ async def test_miss_for_absent_key(store: CacheStore) -> None:
     assert core(store.stats().tiers["redis"]) == TierStats(misses=1)
 
 
-async def test_entry_past_expiry_is_filtered(store: CacheStore, wall: FakeClock) -> None:
+async def test_entry_past_expiry_is_filtered(store: CacheStore, wall: Clock) -> None:
     put = await store.put(KEY, small_entry())
     wall.now += put.ttl_s  # expires_at <= now: gone, though Redis still holds it
     got = await store.get(KEY)
@@ -107,7 +100,7 @@ async def test_entry_past_expiry_is_filtered(store: CacheStore, wall: FakeClock)
 
 @pytest.mark.parametrize(("codec", "marker"), [("zstd", b"\x03"), ("zlib", b"\x02")])
 async def test_large_entry_is_compressed_in_redis_with_the_configured_codec(
-    tier: RedisTier, wall: FakeClock, raw: aioredis.Redis, codec: Codec, marker: bytes
+    tier: RedisTier, wall: Clock, raw: aioredis.Redis, codec: Codec, marker: bytes
 ) -> None:
     store = CacheStore(tier, TtlPolicy(), wall, options=StoreOptions(compression=codec))
     entry = typical_entry()
@@ -192,7 +185,7 @@ async def test_stats_count_hits_and_compute_saved(store: CacheStore) -> None:
 
 
 async def test_reads_degrade_to_fast_misses_while_redis_is_down(
-    store: CacheStore, redis_server: RedisServer, mono: FakeClock
+    store: CacheStore, redis_server: RedisServer, mono: Clock
 ) -> None:
     await store.put(KEY, small_entry())
     redis_server.stop()

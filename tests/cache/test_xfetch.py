@@ -14,6 +14,7 @@ from services.cache.ttl import TtlPolicy
 from services.cache.xfetch import should_refresh_early
 from services.common.breaker import CircuitBreaker
 from services.common.gen import cache_pb2, types_pb2
+from tests.cache.conftest import Clock
 
 EXPIRY = 10_000.0
 
@@ -72,14 +73,6 @@ def test_no_compute_time_or_zero_beta_never_refreshes() -> None:
     rng = FixedRandom(0.999)
     assert not should_refresh_early(now=EXPIRY - 1, expires_at=EXPIRY, delta_s=0, beta=1, rng=rng)
     assert not should_refresh_early(now=EXPIRY - 1, expires_at=EXPIRY, delta_s=5, beta=0, rng=rng)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
