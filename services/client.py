@@ -59,16 +59,23 @@ def describe_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> str:
     """Status, message and the details a person needs (field violations, retry delay)."""
     code = error.code()  # type: ignore[union-attr]
     lines = [f"{code.name}: {error.details()}"]  # type: ignore[union-attr]
+    lines += [f"  {field}: {why}" for field, why in field_violations(error).items()]
+    delay = retry_delay_s(error)
+    if delay is not None:
+        lines.append(f"  retry after {delay:.3f} s")
+    return "\n".join(lines)
+
+
+def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> dict[str, str]:
+    """field → what is wrong with it, from an INVALID_ARGUMENT's BadRequest details."""
+    found: dict[str, str] = {}
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
-    delay = retry_delay_s(error)
-    if delay is not None:
-        lines.append(f"  retry after {delay:.3f} s")
-    return "\n".join(lines)
+            found.update({v.field: v.description for v in bad.field_violations})
+    return found
 
 
 def retry_delay_s(error: grpc.aio.AioRpcError | grpc.RpcError) -> float | None:

@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import redis.asyncio as aioredis
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from services.cache.app import build
 from services.cache.dynamo_tier import DynamoTier
@@ -19,6 +17,7 @@ from services.cache.errors import TierNotConfigured
 from services.cache.redis_tier import INVALIDATION_CHANNEL, RedisTier
 from services.cache.store import CacheStore
 from services.cache.ttl import TtlPolicy
+from services.client import field_violations
 from services.common.errors import InvalidInput
 from services.common.gen import cache_pb2, cache_pb2_grpc, types_pb2
 from tests.cache.conftest import Clock, settings_for
@@ -147,18 +146,6 @@ async def test_invalidate_redis_only_then_get_from_dynamodb_then_from_redis(
     assert not (await cache.Get(cache_pb2.CacheGetRequest(key="opp:v1:t"))).hit
 
 
-def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: dict[str, str] = {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found.update({v.field: v.description for v in bad.field_violations})
-    return found
-
-
 @pytest.mark.parametrize(
     ("tiers", "fields"),
     [
@@ -174,7 +161,7 @@ async def test_a_tier_that_is_not_a_tier_is_invalid_argument_with_field_violatio
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await cache.Invalidate(cache_pb2.CacheInvalidateRequest(keys=["kept"], tiers=tiers))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    found = violations(raised.value)
+    found = field_violations(raised.value)
     assert set(found) == fields
     assert all("CACHE_SOURCE_REDIS or CACHE_SOURCE_DYNAMODB" in d for d in found.values())
     assert "value 99" in found.get("tiers[2]", "value 99")

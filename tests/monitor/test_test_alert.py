@@ -9,9 +9,8 @@ from contextlib import asynccontextmanager
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from services.client import field_violations
 from services.common.gen import monitor_pb2, monitor_pb2_grpc
 from services.common.server import ServiceHost
 from services.monitor.app import build_monitor
@@ -58,18 +57,6 @@ async def monitor(**env: str) -> AsyncIterator[tuple[Stub, ServiceHost, MonitorC
 
 def sample(host: ServiceHost) -> Callable[..., float | None]:
     return host.registry.get_sample_value
-
-
-def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: dict[str, str] = {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found.update({v.field: v.description for v in bad.field_violations})
-    return found
 
 
 async def test_a_test_alert_reaches_a_real_webhook_and_is_not_an_alert(
