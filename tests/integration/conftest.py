@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -40,20 +41,30 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-@pytest.fixture(scope="module")
-def suite(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, data_dir: Path
+@contextmanager
+def serving_suite(
+    state_dir: Path, redis_server: RedisServer, data_dir: Path, *, as_up: bool = False
 ) -> Iterator[Suite]:
-    config = suite_config(
-        tmp_path_factory.mktemp("suite"), redis_server, OPPSUITE_DATA_DIR=str(data_dir)
-    )
-    running = Suite(config)
+    """The four services, serving; ``as_up``: with what `oppsuite up` adds (a local
+    DynamoDB on a moto server and the alert inbox)."""
+    running = Suite(suite_config(state_dir, redis_server, OPPSUITE_DATA_DIR=str(data_dir)))
     try:
+        if as_up:
+            running.ensure_dynamodb()
+            running.start_alert_inbox()
         running.start_services()
         running.wait_serving()
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def suite(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, data_dir: Path
+) -> Iterator[Suite]:
+    with serving_suite(tmp_path_factory.mktemp("suite"), redis_server, data_dir) as running:
+        yield running
 
 
 @pytest.fixture

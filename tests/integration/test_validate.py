@@ -32,7 +32,7 @@ from services.ops.validate import (
 )
 from tests.cache.conftest import settings_for
 from tests.conftest import MotoServer, RedisServer, free_port
-from tests.integration.conftest import API_KEY, suite_config
+from tests.integration.conftest import API_KEY, serving_suite
 from tests.servicers import running
 
 pytestmark = pytest.mark.integration
@@ -55,18 +55,10 @@ def suite(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, data_dir: Path
 ) -> Iterator[Suite]:
     """As `oppsuite up` starts it: a local DynamoDB (moto server) and the alert inbox too."""
-    config = suite_config(
-        tmp_path_factory.mktemp("suite"), redis_server, OPPSUITE_DATA_DIR=str(data_dir)
-    )
-    suite = Suite(config)
-    try:
-        suite.ensure_dynamodb()
-        suite.start_alert_inbox()
-        suite.start_services()
-        suite.wait_serving()
-        yield suite
-    finally:
-        suite.stop()
+    with serving_suite(
+        tmp_path_factory.mktemp("suite"), redis_server, data_dir, as_up=True
+    ) as running:
+        yield running
 
 
 def metrics_urls(suite: Suite) -> list[str]:
