@@ -56,19 +56,11 @@ from services.analysis.metrics import AnalysisMetrics
 from services.analysis.provider import CallAccounting
 from services.analysis.querygen import generate_sql
 from services.analysis.workflow import Thresholds, Workflow
-from services.common.domain import Opportunity, Options
+from services.common.domain import Options
 from services.common.server import freeze_startup_heap
 from services.common.telemetry import Telemetry
-from tests.analysis.awsfixtures import ANALYSIS_MODEL, QUERY_MODEL
+from tests.analysis.awsfixtures import ANALYSIS_MODEL, OPPORTUNITY, QUERY_MODEL
 from tests.conftest import MotoServer
-
-OPPORTUNITY = Opportunity(
-    customer_name="Acme Retail",
-    region="United States",
-    close_date="2026-03-31",
-    opportunity_name="Data platform migration",
-    description="Move the on-premises data warehouse and ETL to AWS",
-)
 
 
 def percentile(values: list[float], q: float) -> float:

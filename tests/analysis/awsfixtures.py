@@ -8,8 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from services.analysis.config import Settings
+from services.common.domain import Opportunity
 from tests.analysis.fake_bedrock import Reply
 
+# The opportunity the AWS-path tests and the pool benchmark analyse.
+OPPORTUNITY = Opportunity(
+    customer_name="Acme Retail",
+    region="United States",
+    close_date="2026-03-31",
+    opportunity_name="Data platform migration",
+    description="Move the on-premises data warehouse and ETL to AWS",
+)
 QUERY_MODEL = "test.query-model-v1"
 ANALYSIS_MODEL = "test.analysis-model-v1"
 GOOD_SQL = (

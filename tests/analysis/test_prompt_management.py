@@ -26,22 +26,15 @@ from services.analysis.prompts.managed import ManagedPromptInvalid, managed_temp
 from services.analysis.provider import CallAccounting
 from services.analysis.workflow import Thresholds, Workflow
 from services.common.cachekey import cache_key
-from services.common.domain import Opportunity, Options
+from services.common.domain import Options
 from services.common.gen import analysis_pb2, analysis_pb2_grpc
 from services.common.settings import SettingsError
 from services.common.telemetry import Telemetry
-from tests.analysis.awsfixtures import athena_rows, aws_settings, seed_athena
+from tests.analysis.awsfixtures import OPPORTUNITY, athena_rows, aws_settings, seed_athena
 from tests.analysis.fake_bedrock import FakeConverse, Reply, StoredPrompt
 from tests.conftest import MotoServer
 from tests.servicers import running
 
-OPPORTUNITY = Opportunity(
-    customer_name="Acme Retail",
-    region="United States",
-    close_date="2026-03-31",
-    opportunity_name="Data platform migration",
-    description="Move the on-premises data warehouse and ETL to AWS",
-)
 QUERY_PROMPT = StoredPrompt(
     system="Answer with JSON only. Costs are in $ (USD).",
     user="SQL over {{database}}.{{table}} for {{ customer_name }}, LIMIT {{row_limit}}",
