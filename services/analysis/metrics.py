@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.analysis.provider import CallAccounting
 from services.common.domain import StepTiming
+from services.common.metricchildren import LabelledChildren
 from services.common.telemetry import Telemetry
 
 __all__ = ["AnalysisMetrics"]
@@ -26,24 +26,8 @@ _STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45
 _WAIT_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-@dataclass
-class _PoolSeries:
-    """One pool's labelled children, looked up once (``labels()`` validates and locks)."""
-
-    in_use: Gauge
-    size: Gauge
-    utilization: Gauge
-    wait: Histogram
-    last_size: int = -1  # what the size gauge holds; it changes only on a resize
-
-
 class AnalysisMetrics:
-    """Also the ``PoolObserver`` of the AWS client pools (called from worker threads).
-
-    The pool and AWS-call hooks run several times per analysis, so their labelled
-    children are kept per label tuple instead of looked up on every call; the sets of
-    pools, steps and operations are small and fixed, and no child is ever removed.
-    """
+    """Also the ``PoolObserver`` of the AWS client pools (called from worker threads)."""
 
     def __init__(
         self, registry: CollectorRegistry, telemetry: Telemetry, *, max_clients: int = 200
@@ -52,9 +36,6 @@ class AnalysisMetrics:
         self._max_clients = max_clients
         self._clients: set[str] = set()
         self._lock = threading.Lock()
-        self._pools: dict[str, _PoolSeries] = {}
-        self._calls: dict[tuple[str, str], Counter] = {}
-        self._steps: dict[str, Histogram] = {}
         self.step_seconds = Histogram(
             "oppsuite_analysis_step_seconds",
             "Duration of each workflow step (total = whole workflow).",
@@ -133,27 +114,16 @@ class AnalysisMetrics:
             ["client"],
             registry=registry,
         )
-
-    def _pool(self, pool: str) -> _PoolSeries:
-        series = self._pools.get(pool)
-        if series is None:
-            # Worker threads may race here; labels() hands both the same children.
-            series = self._pools.setdefault(
-                pool,
-                _PoolSeries(
-                    self.pool_in_use.labels(pool),
-                    self.pool_size.labels(pool),
-                    self.pool_utilization.labels(pool),
-                    self.pool_wait_seconds.labels(pool),
-                ),
-            )
-        return series
+        # The pool and AWS-call hooks run several times per analysis.
+        self._steps = LabelledChildren(self.step_seconds)
+        self._calls = LabelledChildren(self.aws_calls)
+        self._pool_in_use = LabelledChildren(self.pool_in_use)
+        self._pool_size = LabelledChildren(self.pool_size)
+        self._pool_utilization = LabelledChildren(self.pool_utilization)
+        self._pool_wait = LabelledChildren(self.pool_wait_seconds)
 
     def record_step(self, timing: StepTiming) -> None:
-        step = self._steps.get(timing.step)
-        if step is None:
-            step = self._steps.setdefault(timing.step, self.step_seconds.labels(timing.step))
-        step.observe(timing.duration_ms / 1000)
+        self._steps(timing.step).observe(timing.duration_ms / 1000)
         self._telemetry.observe("step_ms", timing.duration_ms, step=timing.step)
         if timing.violated:
             _log.warning(
@@ -169,31 +139,22 @@ class AnalysisMetrics:
 
     # PoolObserver
     def pool_level(self, pool: str, in_use: int, size: int) -> None:
-        series = self._pool(pool)
         utilization = in_use / size if size else 0.0
-        series.in_use.set(in_use)
-        if size != series.last_size:
-            series.last_size = size
-            series.size.set(size)
-        series.utilization.set(utilization)
+        self._pool_in_use(pool).set(in_use)
+        self._pool_size(pool).set(size)
+        self._pool_utilization(pool).set(utilization)
         self._telemetry.set_gauge("pool_utilization", utilization, pool=pool)
 
     def pool_wait(self, pool: str, seconds: float) -> None:
-        self._pool(pool).wait.observe(seconds)
+        self._pool_wait(pool).observe(seconds)
         self._telemetry.observe("pool_wait_ms", seconds * 1000, pool=pool)
 
     def pool_resized(self, pool: str, direction: str, size: int) -> None:
         self.pool_resizes.labels(pool, direction).inc()
-        series = self._pool(pool)
-        series.last_size = size
-        series.size.set(size)
+        self._pool_size(pool).set(size)
 
     def aws_call(self, service: str, operation: str) -> None:
-        key = (service, operation)
-        calls = self._calls.get(key)
-        if calls is None:
-            calls = self._calls.setdefault(key, self.aws_calls.labels(service, operation))
-        calls.inc()
+        self._calls(service, operation).inc()
         self._telemetry.inc("aws_calls_total", service=service, operation=operation)
 
     # PromptObserver

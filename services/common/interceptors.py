@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.common.errors import OppsuiteError
 from services.common.logs import request_id_var
+from services.common.metricchildren import LabelledChildren
 from services.common.rpc_errors import to_grpc_status
 
 __all__ = ["Instrumentation"]
@@ -85,8 +86,8 @@ class Instrumentation:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._metrics = RpcMetrics(registry)
-        self._handled: dict[tuple[str, str, grpc.StatusCode], Any] = {}
-        self._latency: dict[tuple[str, str], Any] = {}
+        self._handled = LabelledChildren(self._metrics.handled)
+        self._latency = LabelledChildren(self._metrics.latency)
 
     def instrumented(self, server: grpc.aio.Server) -> _InstrumentedServer:
         """``server`` as seen by ``add_*Servicer_to_server``: handlers registered through
@@ -165,16 +166,8 @@ class Instrumentation:
         code = context.code() or grpc.StatusCode.OK
         if isinstance(code, int):
             code = rpc_status.code_to_grpc_status_code(code)
-        handled = self._handled.get((service, method, code))
-        if handled is None:
-            handled = self._metrics.handled.labels(service, method, code.name)
-            self._handled[(service, method, code)] = handled
-        handled.inc()
-        latency = self._latency.get((service, method))
-        if latency is None:
-            latency = self._metrics.latency.labels(service, method)
-            self._latency[(service, method)] = latency
-        latency.observe(elapsed)
+        self._handled(service, method, code.name).inc()
+        self._latency(service, method).observe(elapsed)
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: OppsuiteError) -> None:
