@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,10 @@ from services.analysis.errors import (
 from services.analysis.metrics import AnalysisMetrics
 from services.analysis.provider import CallAccounting
 from services.analysis.workflow import Thresholds, Workflow
-from services.common.domain import Opportunity, Options
+from services.common.domain import Options
 from services.common.errors import DeadlineExceeded
 from services.common.telemetry import Telemetry
+from tests.analysis import awsfixtures
 from tests.analysis.awsfixtures import (
     ANALYSIS_MODEL,
     QUERY_MODEL,
@@ -48,14 +50,7 @@ from tests.analysis.awsfixtures import (
 from tests.analysis.fake_bedrock import FakeConverse, Reply, throttle
 from tests.conftest import MotoServer
 
-OPPORTUNITY = Opportunity(
-    customer_name="Acme Retail",
-    region="United States",
-    close_date="2026-03-31",
-    opportunity_name="Data platform migration",
-    description="Move the on-premises data warehouse and ETL to AWS",
-    industry="Retail",
-)
+OPPORTUNITY = replace(awsfixtures.OPPORTUNITY, industry="Retail")
 FIXTURES = Path(__file__).parent / "parser_fixtures"
 EPOCH_2023_11_14 = "1700000000"
 
