@@ -19,6 +19,10 @@ def guard(sql: str, row_limit: int = 100) -> str:
     return guard_sql(sql, allowed_tables=ALLOWED, row_limit=row_limit)
 
 
+def guard_tree(sql: str, row_limit: int = 100) -> str:
+    return guard_sql(sql, allowed_tables=ALLOWED, row_limit=row_limit, fast_path=False)
+
+
 def rejected(sql: str) -> str:
     with pytest.raises(SqlRejected) as caught:
         guard(sql)
@@ -163,7 +167,7 @@ def _full_presto(sql: str) -> str:
 def test_regeneration_without_rewrites_matches_sqlglot_presto(sql: str) -> None:
     # The guard skips the Presto SELECT rewrites for trees they cannot change; the text
     # must be exactly what the full generator writes.
-    assert guard(sql) == _full_presto(sql)
+    assert guard_tree(sql) == _full_presto(sql)
 
 
 @pytest.mark.parametrize(
@@ -194,17 +198,22 @@ def test_the_fast_regeneration_is_in_use() -> None:
     assert sqlguard._FAST_DISPATCH is not None
 
 
-def test_a_guarded_query_leaves_no_cyclic_garbage() -> None:
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "tree"])
+def test_a_guarded_query_leaves_no_cyclic_garbage(fast_path: bool) -> None:
     # The checked tree is unlinked so reference counting frees it at once; left to the
     # cyclic collector it made every young collection on the event loop walk it.
     import gc
 
     sql = generate_sql(OPPORTUNITIES[0], 500)
-    guard(sql, row_limit=200)
+
+    def run() -> str:
+        return guard_sql(sql, allowed_tables=ALLOWED, row_limit=200, fast_path=fast_path)
+
+    run()
     gc.collect()
     gc.disable()
     try:
-        guard(sql, row_limit=200)
+        run()
         assert gc.collect() == 0
     finally:
         gc.enable()
