@@ -26,6 +26,10 @@ _STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45
 _WAIT_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+def _utilization(in_use: int, size: int) -> float:
+    return in_use / size if size else 0.0
+
+
 class AnalysisMetrics:
     """Also the ``PoolObserver`` of the AWS client pools (called from worker threads)."""
 
@@ -117,10 +121,10 @@ class AnalysisMetrics:
         # The pool and AWS-call hooks run several times per analysis.
         self._steps = LabelledChildren(self.step_seconds)
         self._calls = LabelledChildren(self.aws_calls)
-        self._pool_in_use = LabelledChildren(self.pool_in_use)
-        self._pool_size = LabelledChildren(self.pool_size)
-        self._pool_utilization = LabelledChildren(self.pool_utilization)
         self._pool_wait = LabelledChildren(self.pool_wait_seconds)
+        # (in use, size) of each pool as last reported; the pool gauges read it when
+        # scraped, so an acquire or a release only stores a tuple.
+        self._pool_levels: dict[str, tuple[int, int]] = {}
 
     def record_step(self, timing: StepTiming) -> None:
         self._steps(timing.step).observe(timing.duration_ms / 1000)
@@ -139,11 +143,10 @@ class AnalysisMetrics:
 
     # PoolObserver
     def pool_level(self, pool: str, in_use: int, size: int) -> None:
-        utilization = in_use / size if size else 0.0
-        self._pool_in_use(pool).set(in_use)
-        self._pool_size(pool).set(size)
-        self._pool_utilization(pool).set(utilization)
-        self._telemetry.set_gauge("pool_utilization", utilization, pool=pool)
+        if pool not in self._pool_levels:
+            self._watch_pool(pool)
+        self._pool_levels[pool] = (in_use, size)
+        self._telemetry.set_gauge("pool_utilization", _utilization(in_use, size), pool=pool)
 
     def pool_wait(self, pool: str, seconds: float) -> None:
         self._pool_wait(pool).observe(seconds)
@@ -151,7 +154,18 @@ class AnalysisMetrics:
 
     def pool_resized(self, pool: str, direction: str, size: int) -> None:
         self.pool_resizes.labels(pool, direction).inc()
-        self._pool_size(pool).set(size)
+        if pool not in self._pool_levels:
+            self._watch_pool(pool)
+        in_use, _ = self._pool_levels.get(pool, (0, size))
+        self._pool_levels[pool] = (in_use, size)
+
+    def _watch_pool(self, pool: str) -> None:
+        def level() -> tuple[int, int]:
+            return self._pool_levels.get(pool, (0, 0))
+
+        self.pool_in_use.labels(pool).set_function(lambda: level()[0])
+        self.pool_size.labels(pool).set_function(lambda: level()[1])
+        self.pool_utilization.labels(pool).set_function(lambda: _utilization(*level()))
 
     def aws_call(self, service: str, operation: str) -> None:
         self._calls(service, operation).inc()

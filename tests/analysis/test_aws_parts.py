@@ -269,6 +269,25 @@ def test_metrics_cap_client_labels_and_record_cost_tokens_and_violations() -> No
     assert gauges[("pool_utilization", "bedrock-runtime")] == 0.25
 
 
+def test_pool_gauges_show_the_last_level_and_resize_when_scraped() -> None:
+    registry = CollectorRegistry()
+    metrics = AnalysisMetrics(registry, Telemetry())
+    value = registry.get_sample_value
+    assert value("oppsuite_analysis_pool_size", {"pool": "athena"}) is None
+    metrics.pool_level("athena", 3, 10)
+    metrics.pool_level("athena", 4, 10)
+    assert value("oppsuite_analysis_pool_in_use", {"pool": "athena"}) == 4
+    assert value("oppsuite_analysis_pool_size", {"pool": "athena"}) == 10
+    assert value("oppsuite_analysis_pool_utilization", {"pool": "athena"}) == 0.4
+    metrics.pool_resized("athena", "grow", 16)
+    assert value("oppsuite_analysis_pool_in_use", {"pool": "athena"}) == 4
+    assert value("oppsuite_analysis_pool_size", {"pool": "athena"}) == 16
+    assert value("oppsuite_analysis_pool_utilization", {"pool": "athena"}) == 0.25
+    metrics.pool_resized("lambda", "shrink", 5)
+    assert value("oppsuite_analysis_pool_size", {"pool": "lambda"}) == 5
+    assert value("oppsuite_analysis_pool_in_use", {"pool": "lambda"}) == 0
+
+
 def test_unknown_prompt_fails_at_start_naming_the_variable() -> None:
     from services.analysis.aws_provider import AwsProvider
 
