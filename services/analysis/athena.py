@@ -23,7 +23,7 @@ from services.analysis.awspool import AwsClientPool
 from services.analysis.awsretry import RetryPolicy, retry_throttled
 from services.analysis.errors import QueryCancelled, QueryFailed, QueryWaitExceeded
 from services.analysis.provider import STEP_DEADLINE, Row
-from services.analysis.retrieval import compact_row
+from services.analysis.retrieval import text_row_compactor
 
 __all__ = ["AthenaQuery", "AthenaResult", "AthenaRunner"]
 
@@ -160,6 +160,7 @@ class AthenaRunner:
     async def _results(self, execution_id: str) -> list[Row]:
         rows: list[Row] = []
         columns: list[str] = []
+        compact = text_row_compactor(columns)
         token: str | None = None
         first_page = True
         while True:
@@ -174,13 +175,14 @@ class AthenaRunner:
             if not columns:
                 info = result_set.get("ResultSetMetadata", {}).get("ColumnInfo", [])
                 columns = [str(c.get("Name", "")) for c in info]
+                compact = text_row_compactor(columns)
             raw_rows = result_set.get("Rows", [])
             for index, raw in enumerate(raw_rows):
                 values = [cell.get("VarCharValue") for cell in raw.get("Data", [])]
                 # Athena repeats the column names as the first row of the first page.
                 if first_page and index == 0 and values == columns:
                     continue
-                rows.append(compact_row(dict(zip(columns, values, strict=False))))
+                rows.append(compact(values))
             first_page = False
             token = page.get("NextToken")
             if not token:

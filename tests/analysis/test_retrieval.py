@@ -15,7 +15,7 @@ import pytest
 from services.analysis import dataset
 from services.analysis.errors import QueryFailed
 from services.analysis.querygen import generate_sql
-from services.analysis.retrieval import DuckDbRetriever, compact_row
+from services.analysis.retrieval import DuckDbRetriever, compact_row, text_row_compactor
 from services.analysis.sqlguard import guard_sql
 from services.common.domain import Opportunity
 
@@ -214,3 +214,38 @@ def test_compact_row_reads_text_results_like_athena_returns() -> None:
         "customer_name": "Acme",
         "opportunity_name": "123",
     }
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ["close_date", "annual_run_rate_usd", "relevance_score", "customer_name"],
+        ["planned_delivery_end_date", "service1_monthly_cost", "opportunity_name"],
+        ["customer_name", "close_date", "customer_name"],  # a repeated name keeps its last
+        [],
+    ],
+)
+def test_text_row_compactor_matches_compact_row(columns: list[str]) -> None:
+    cells: list[object] = [
+        "1735689600",
+        " 2025-06-30 ",
+        "1200.0",
+        "99.5",
+        "nan",
+        "1e400",
+        "",
+        "   ",
+        " Acme ",
+        "abc",
+        None,
+        7,
+        1.5,
+        Decimal("12"),
+        True,
+    ]
+    compact = text_row_compactor(columns)
+    for start in range(len(cells)):
+        values = (cells[start:] + cells[:start])[: len(columns) + start % 2]  # short and long rows
+        expected = compact_row(dict(zip(columns, values, strict=False)))
+        assert compact(values) == expected
+        assert [type(v) for v in compact(values).values()] == [type(v) for v in expected.values()]
