@@ -57,22 +57,24 @@ def fit_rows(
     prompt_chars: int,
     context: ContextBudget,
 ) -> FittedRows:
-    lines = [_line(row) for row in rows]
     if truncate:
-        kept: list[str] = []
+        # Rows past the budget are never encoded: a large result costs only what is kept.
+        lines: list[str] = []
         used = 0
-        for line in lines:
+        for row in rows:
+            line = _line(row)
             cost = len(line) + 1  # the newline that separates it
             if used + cost > budget_chars:
+                if not lines:
+                    raise DataTooLarge(
+                        f"the truncation budget ({budget_chars} characters) is smaller than "
+                        f"the first row ({cost} characters); raise options.truncation_chars"
+                    )
                 break
-            kept.append(line)
+            lines.append(line)
             used += cost
-        if lines and not kept:
-            raise DataTooLarge(
-                f"the truncation budget ({budget_chars} characters) is smaller than the first "
-                f"row ({len(lines[0]) + 1} characters); raise options.truncation_chars"
-            )
-        lines = kept
+    else:
+        lines = [_line(row) for row in rows]
     text = "\n".join(lines)
     limit = context.input_chars()
     if prompt_chars + len(text) > limit:
