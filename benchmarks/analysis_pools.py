@@ -26,6 +26,10 @@ workflow time, and the service overhead two ways (ms):
 ``wait p99`` is the time queued for a pool slot (queueing, reported apart from both),
 then AWS calls per analysis and failed analyses. ``--profile`` writes a cProfile of the
 event loop's thread per row.
+
+First it prints the machine's own jitter: P50/P99 of a fixed ~1 ms piece of Python
+work in this process. Overhead is CPU on the event loop, so its P99 cannot be tighter
+relative to its P50 than that on the same machine.
 """
 
 from __future__ import annotations
@@ -85,6 +89,36 @@ class Delayed:
             return attribute(**params)
 
         return call
+
+
+def machine_jitter(work_ms: float = 1.0, samples: int = 400) -> tuple[float, float]:
+    """P50 and P99 (ms) of one fixed piece of pure-Python work, run after a short pause.
+
+    The overhead figures are CPU on the event loop; this shows how much of their tail
+    the machine adds by itself (preempted or throttled CPUs), at a comparable size."""
+
+    def work(n: int) -> int:
+        total = 0
+        for i in range(n):
+            total += i
+        return total
+
+    n = 1000
+    while True:  # size the work to take about ``work_ms``
+        started = time.perf_counter()
+        work(n)
+        elapsed = time.perf_counter() - started
+        if elapsed >= 0.02:
+            break
+        n *= 2
+    n = max(1, int(n * work_ms / 1000 / elapsed))
+    timings = []
+    for _ in range(samples):
+        time.sleep(0.002)
+        started = time.perf_counter()
+        work(n)
+        timings.append((time.perf_counter() - started) * 1000)
+    return percentile(timings, 0.5), percentile(timings, 0.99)
 
 
 def seed_rows(endpoint: str, count: int) -> None:
@@ -188,6 +222,8 @@ async def measure(args: argparse.Namespace, moto: MotoServer, converse_endpoint:
         f"converse {args.converse_ms} ms/call, athena +{args.athena_ms} ms/call "
         f"(moto), {args.analyses} analyses per row, {args.sql} SQL"
     )
+    p50, p99 = machine_jitter()
+    print(f"machine: fixed ~1 ms of Python work takes P50 {p50:.2f} / P99 {p99:.2f} ms here")
     print(
         f"{'pooling':<8}{'conc':>5}{'an/s':>9}{'p50 ms':>10}{'p99 ms':>10}"
         f"{'ovh p50':>10}{'ovh p99':>10}{'+ho p50':>10}{'+ho p99':>10}"

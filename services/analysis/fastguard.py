@@ -50,6 +50,7 @@ _AGGREGATES = frozenset({"avg", "count", "max", "min", "sum"})  # one argument, 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INTEGER = re.compile(r"[0-9]+\Z")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
+_SPACE = re.compile(r"[ \t\r\n]+")
 
 
 # Reading an Enum member through its class costs about 0.1 µs each time and this
@@ -314,8 +315,10 @@ def _rebuild(sql: str, tokens: list[Token], limit_at: int | None, row_limit: int
     copied = end = 0  # sql[:copied] is in parts; sql[:end] has been checked
     for index, token in enumerate(tokens):
         start = token.start
-        if start != end and not sql[end:start].isspace():
-            raise _NotPlain  # something the tokenizer skipped that is not whitespace
+        if start != end and not _SPACE.fullmatch(sql, end, start):
+            # Skipped by the tokenizer but not whitespace to the engine's lexer too (which
+            # knows only ASCII spaces, tabs and line breaks).
+            raise _NotPlain
         end = token.end + 1
         kind = token.token_type
         if kind is string:

@@ -76,6 +76,7 @@ HANDED_OVER = {
     "token-soup": "SELECT a b c FROM parquet",
     "bare-case": "SELECT CASE FROM parquet",
     "parenthesised-root": "(SELECT * FROM parquet) LIMIT 3",
+    "unicode-space": "SELECT\u00a0industry FROM parquet",
 }
 
 
