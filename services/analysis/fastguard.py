@@ -11,9 +11,10 @@ with a small grammar that is a strict subset of Presto SQL:
                FROM source [WHERE expr] [GROUP BY exprs] [HAVING expr]
                [ORDER BY expr [ASC|DESC] [NULLS FIRST|LAST] {, ...}] [LIMIT integer]
     source  := table [[AS] alias] | ( query ) [[AS] alias]
-    expr    := literals, columns, ( expr ), CASE … END, arithmetic, comparisons,
-               AND/OR/NOT, [NOT] LIKE / BETWEEN / IN (list), IS [NOT] NULL, and calls of
-               the functions in ``SAFE_FUNCTIONS``
+    expr    := predicates joined by AND / OR, each optionally negated; a predicate is
+               an operand (literals, columns, ( expr ), CASE … END, arithmetic, ||, calls
+               of ``SAFE_FUNCTIONS``) with at most one comparison or one [NOT] LIKE /
+               BETWEEN / IN (list) / IS [NOT] NULL test, as in the engine's grammar
 
 Everything else (joins, set operations, subqueries in expressions, CAST, window
 functions, comments, any other keyword or function) is not refused here but handed to
@@ -22,9 +23,15 @@ not sure, and must never accept what the full guard would refuse. Tests hold it 
 that on named cases and on thousands of generated and mutated queries, and check that
 the text it returns reads as the query it was given.
 
+A bare table name is a CTE only where the engine would see that CTE: a CTE's body
+sees the CTEs before it, never itself or later ones, and an inner WITH's names end
+with its query. Names are never the engine's reserved words (``TRINO_RESERVED``).
+
 What the engine runs is still what was checked: the output is rebuilt from the tokens
 (string literals and quoted names re-quoted from their values) with the original
-whitespace between them, and the outer LIMIT added or clamped.
+whitespace between them, and the outer LIMIT added or clamped. Text copied as it is
+must be lexed by the engine as sqlglot lexed it: printable ASCII only, no spellings
+only sqlglot knows (``!``, ``==``, ``~~``), no number run into a word (``1abc``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from types import SimpleNamespace
 
 from sqlglot.tokenizer_core import Token, TokenType
 
-__all__ = ["SAFE_FUNCTIONS", "recognise"]
+__all__ = ["SAFE_FUNCTIONS", "TRINO_RESERVED", "recognise"]
 
 # Plain scalar and aggregate functions that read only their arguments, with the
 # argument counts sqlglot's parser accepts for them (None: no upper bound).
@@ -47,10 +54,29 @@ SAFE_FUNCTIONS: dict[str, tuple[int, int | None]] = {
 }  # fmt: skip
 _AGGREGATES = frozenset({"avg", "count", "max", "min", "sum"})  # one argument, DISTINCT or not
 
+# Trino's reserved words (Athena's engine), which sqlglot partly reads as plain names.
+TRINO_RESERVED = frozenset(
+    {
+        "alter", "and", "as", "between", "by", "case", "cast", "constraint", "create", "cross",
+        "cube", "current_catalog", "current_date", "current_path", "current_role",
+        "current_schema", "current_time", "current_timestamp", "current_user", "deallocate",
+        "delete", "describe", "distinct", "drop", "else", "end", "escape", "except", "execute",
+        "exists", "extract", "false", "for", "from", "full", "group", "grouping", "having",
+        "in", "inner", "insert", "intersect", "into", "is", "join", "json_array", "json_exists",
+        "json_object", "json_query", "json_table", "json_value", "left", "like", "listagg",
+        "localtime", "localtimestamp", "natural", "normalize", "not", "null", "on", "or",
+        "order", "prepare", "recursive", "right", "rollup", "select", "skip", "table", "then",
+        "trim", "true", "uescape", "union", "unnest", "using", "values", "when", "where",
+        "with",
+    }
+)  # fmt: skip
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_INTEGER = re.compile(r"[0-9]+\Z")
+_INTEGER = re.compile(r"[0-9]{1,18}\Z")  # an int64 like the engine's LIMIT
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
-_SPACE = re.compile(r"[ \t\r\n]+")
+_SPACE = re.compile(r"[ \t\r\n]+")  # the engine's whitespace
+# Printable ASCII and that whitespace, without ``~`` and with ``!`` only in ``!=``.
+_RAW = re.compile(r"(?:[\x22-\x7d \t\r\n]|!=)*")
 
 
 # Reading an Enum member through its class costs about 0.1 µs each time and this
@@ -62,6 +88,7 @@ _ARITHMETIC = frozenset({K.PLUS, K.DASH, K.STAR, K.SLASH, K.MOD, K.DPIPE})
 _PREDICATES = frozenset({K.NOT, K.LIKE, K.BETWEEN, K.IN, K.IS})
 _LITERALS = frozenset({K.NUMBER, K.STRING, K.NULL, K.TRUE, K.FALSE})
 _ALIASES = frozenset({K.VAR, K.IDENTIFIER})
+_MAX_QUERY_NESTING = 32
 
 
 class _NotPlain(Exception):
@@ -77,9 +104,10 @@ class _Reading:
         self.kinds: list[TokenType | None] = [token.token_type for token in tokens]
         self.kinds += [None, None]
         self.at = 0
-        self.tables: list[tuple[str, str]] = []  # (database, name)
-        self.ctes: set[str] = set()
+        self.tables: list[tuple[str, str]] = []  # (database, name) of real tables read
+        self.ctes: frozenset[str] = frozenset()  # the CTE names visible where we are
         self.outer_limit: int | None = None  # index of the outer LIMIT's number token
+        self.depth = 0  # queries open around the current token
 
     def take(self, expected: TokenType) -> Token:
         if self.kinds[self.at] is not expected:
@@ -94,10 +122,13 @@ class _Reading:
         return False
 
     def name(self) -> str:
+        """A plain name; the engine's reserved words are not names even where sqlglot
+        reads them as one (``group``, ``cast``, ``current_path`` …)."""
         token = self.take(K.VAR)
-        if not _NAME.match(token.text):
+        name = token.text.lower()
+        if not _NAME.match(name) or name in TRINO_RESERVED:
             raise _NotPlain
-        return token.text.lower()
+        return name
 
     def word(self, *words: str) -> bool:
         """A VAR spelling one of ``words`` (NULLS, FIRST, LAST are not keywords)."""
@@ -109,13 +140,20 @@ class _Reading:
     # ---------------------------------------------------------------- statements
 
     def query(self, *, outer: bool) -> None:
+        self.depth += 1
+        if self.depth > _MAX_QUERY_NESTING:
+            raise _NotPlain  # the tree decides (and refuses what it cannot walk)
+        around = self.ctes
         if self.skip(K.WITH):
             while True:
-                self.ctes.add(self.name())
+                name = self.name()
                 self.take(K.ALIAS)
                 self.take(K.L_PAREN)
+                # A CTE's body sees only the CTEs before it, as the engine scopes them:
+                # in ``WITH t AS (SELECT * FROM t)`` the body reads the real table t.
                 self.query(outer=False)
                 self.take(K.R_PAREN)
+                self.ctes = self.ctes | {name}
                 if not self.skip(K.COMMA):
                     break
         self.take(K.SELECT)
@@ -137,13 +175,16 @@ class _Reading:
                 raise _NotPlain
             if outer:
                 self.outer_limit = self.at - 1
+        self.ctes = around  # this query's CTEs are not visible outside it
+        self.depth -= 1
 
     def items(self) -> None:
         while True:
             if self.skip(K.STAR):
                 pass
             elif self.kinds[self.at : self.at + 3] == [K.VAR, K.DOT, K.STAR]:
-                self.at += 3
+                self.name()
+                self.at += 2
             else:
                 self.expr()
                 if self.skip(K.ALIAS) or self.kinds[self.at] in _ALIASES:
@@ -167,7 +208,7 @@ class _Reading:
         first = self.name()
         if self.skip(K.DOT):
             self.tables.append((first, self.name()))
-        else:
+        elif first not in self.ctes:
             self.tables.append(("", first))
         if self.skip(K.ALIAS) or self.kinds[self.at] is K.VAR:
             self.name()
@@ -190,22 +231,24 @@ class _Reading:
             self.expr()
 
     def expr(self) -> None:
-        """Comparisons joined by AND / OR, each optionally negated."""
+        """Predicates joined by AND / OR, each optionally negated."""
         while True:
             while self.kinds[self.at] is K.NOT:
                 self.at += 1
             self.predicate()
-            while self.kinds[self.at] in _COMPARISONS:
-                self.at += 1
-                self.predicate()
             if self.kinds[self.at] is not K.AND and self.kinds[self.at] is not K.OR:
                 return
             self.at += 1
 
     def predicate(self) -> None:
-        """An operand, then at most one LIKE, BETWEEN, IN or IS test."""
+        """An operand, then at most one comparison or LIKE, BETWEEN, IN or IS test."""
         self.operand()
-        if self.kinds[self.at] not in _PREDICATES:
+        kind = self.kinds[self.at]
+        if kind in _COMPARISONS:
+            self.at += 1
+            self.operand()
+            return
+        if kind not in _PREDICATES:
             return
         negated = self.skip(K.NOT)
         if self.skip(K.LIKE):
@@ -269,7 +312,8 @@ class _Reading:
                 self.name()
 
     def call(self) -> None:
-        function = self.name()
+        # Not name(): TRIM is reserved in the engine's grammar and still a call there.
+        function = self.take(K.VAR).text.lower()
         self.take(K.L_PAREN)
         if function in _AGGREGATES:
             if not (function == "count" and self.skip(K.STAR)):
@@ -308,19 +352,33 @@ def _quoted(text: str, quote: str) -> str:
     return quote + text.replace(quote, quote + quote) + quote
 
 
+def _raw(sql: str, start: int, end: int) -> str:
+    """``sql[start:end]`` to copy as it is: only text the engine lexes as sqlglot did."""
+    text = sql[start:end]
+    # sqlglot also reads ``!``, ``==`` and ``~~`` as NOT, = and LIKE, and Python's idea
+    # of case and space (a long s for S, a no-break space in ORDER BY) inside keywords;
+    # the engine does not.
+    if "==" in text or not _RAW.fullmatch(text):
+        raise _NotPlain
+    return text
+
+
 def _rebuild(sql: str, tokens: list[Token], limit_at: int | None, row_limit: int) -> str:
     """The text again from its tokens; only literals, quoted names and the LIMIT change."""
     parts: list[str] = []
-    string, identifier = K.STRING, K.IDENTIFIER  # locals: this loop runs once per token
+    string, identifier, number = K.STRING, K.IDENTIFIER, K.NUMBER  # locals: a hot loop
     copied = end = 0  # sql[:copied] is in parts; sql[:end] has been checked
+    after_number = False
     for index, token in enumerate(tokens):
         start = token.start
-        if start != end and not _SPACE.fullmatch(sql, end, start):
-            # Skipped by the tokenizer but not whitespace to the engine's lexer too (which
-            # knows only ASCII spaces, tabs and line breaks).
-            raise _NotPlain
+        if start != end:
+            if not _SPACE.fullmatch(sql, end, start):
+                raise _NotPlain  # skipped by the tokenizer, yet not whitespace
+        elif after_number and (sql[start].isalnum() or sql[start] == "_"):
+            raise _NotPlain  # ``1abc``: one (bad) token to the engine, two to sqlglot
         end = token.end + 1
         kind = token.token_type
+        after_number = kind is number
         if kind is string:
             replacement = _quoted(token.text, "'")
         elif kind is identifier:
@@ -329,9 +387,9 @@ def _rebuild(sql: str, tokens: list[Token], limit_at: int | None, row_limit: int
             replacement = str(min(int(token.text), row_limit))
         else:
             continue
-        parts += (sql[copied:start], replacement)
+        parts += (_raw(sql, copied, start), replacement)
         copied = end
-    parts.append(sql[copied:end])
+    parts.append(_raw(sql, copied, end))
     if limit_at is None:
         parts.append(f"\nLIMIT {row_limit}")
     return "".join(parts)
@@ -361,11 +419,8 @@ def recognise(
         reading.query(outer=True)
         if reading.at != len(tokens):
             return None
-        for db, name in reading.tables:
-            if not db and name in reading.ctes:
-                continue
-            if (db or database.lower(), name) not in allowed:
-                return None
+        if any((db or database.lower(), name) not in allowed for db, name in reading.tables):
+            return None
         return _rebuild(sql, tokens, reading.outer_limit, row_limit)
-    except _NotPlain:
+    except (_NotPlain, RecursionError):  # deep nesting is the tree's to judge
         return None

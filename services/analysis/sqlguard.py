@@ -7,8 +7,9 @@ Rules, each failing with ``SqlRejected`` and the reason:
 * the statement is a query: SELECT, WITH … SELECT, or a set operation (UNION,
   INTERSECT, EXCEPT) — set operations only read, and every branch's tables are
   checked like any other; no DDL, DML, commands or ``SELECT … INTO``;
-* every table read (joins, subqueries and CTE bodies included; CTE names excluded)
-  is an allowed table, bare or qualified by the allowed database, never by a catalog;
+* every table read (joins, subqueries and CTE bodies included) is an allowed table,
+  bare or qualified by the allowed database, never by a catalog; a bare name is a CTE
+  only where the engine would see that CTE (a CTE's body sees only the CTEs before it);
 * no table functions and no engine functions that reach files, settings or secrets
   (``read_csv``, ``duckdb_secrets``, ``getenv``, …);
 * one outer LIMIT: added when missing, clamped when above ``row_limit``, kept when lower.
@@ -157,8 +158,7 @@ class _Role(enum.Enum):
     FORBIDDEN = 1
     FUNCTION = 2
     TABLE = 3
-    CTE = 4
-    EXPLODE = 5  # a function the Presto generator rewrites into UNNEST
+    EXPLODE = 4  # a function the Presto generator rewrites into UNNEST
 
 
 _ROLES: dict[type[exp.Expr], _Role] = {}
@@ -182,8 +182,6 @@ def _classify(node_type: type[exp.Expr]) -> _Role:
         return _Role.FUNCTION
     if issubclass(node_type, exp.Table):
         return _Role.TABLE
-    if issubclass(node_type, exp.CTE):
-        return _Role.CTE
     return _Role.PLAIN
 
 
@@ -194,7 +192,6 @@ def _check_nodes(root: exp.Expr, allowed: set[tuple[str, str]], database: str) -
     if not isinstance(root, _QUERY_ROOTS):
         raise SqlRejected(f"only SELECT queries are allowed, got {_kind(root)}")
     tables: list[exp.Table] = []
-    ctes: set[str] = set()
     explodes = False
     known = _ROLES.get  # inlined lookup: this loop runs for every node (~270 here)
     plain = _Role.PLAIN
@@ -210,11 +207,8 @@ def _check_nodes(root: exp.Expr, allowed: set[tuple[str, str]], database: str) -
             _check_function(cast(exp.Func, node))
         elif role is _Role.TABLE:
             tables.append(cast(exp.Table, node))
-        else:
-            ctes.add(node.alias_or_name.lower())
-    # Tables last: a CTE may be defined after (outside) the node that reads it.
     for table in tables:
-        _check_table(table, ctes, allowed, database)
+        _check_table(table, allowed, database)
     return explodes
 
 
@@ -239,15 +233,42 @@ def _allowed_pairs(allowed_tables: Collection[str], database: str) -> set[tuple[
     return pairs
 
 
-def _check_table(
-    table: exp.Table, ctes: set[str], allowed: set[tuple[str, str]], database: str
-) -> None:
+def _cte_in_scope(table: exp.Table, name: str) -> bool:
+    """Whether a CTE called ``name`` is what ``table`` reads, by the engine's scoping.
+
+    A query sees the CTEs of every WITH around it, but a CTE's own body sees only the
+    CTEs listed before it in its WITH (a recursive one is no exception here: refusing
+    its self-reference is the safe side). Otherwise ``WITH t AS (SELECT * FROM t) …``
+    reads the real table ``t``.
+    """
+    child: exp.Expr = table
+    node = table.parent
+    while node is not None:
+        if isinstance(node, exp.With):
+            for cte in node.expressions:
+                if cte is child:
+                    break  # this CTE and the ones after it are not visible yet
+                if cte.alias_or_name.lower() == name:
+                    return True
+        else:
+            with_ = node.args.get("with_")
+            if (
+                isinstance(with_, exp.With)
+                and with_ is not child
+                and any(cte.alias_or_name.lower() == name for cte in with_.expressions)
+            ):
+                return True
+        child, node = node, node.parent
+    return False
+
+
+def _check_table(table: exp.Table, allowed: set[tuple[str, str]], database: str) -> None:
     if not isinstance(table.this, exp.Identifier):
         raise SqlRejected(f"table functions are not allowed: {table.sql()}")
     if table.catalog:
         raise SqlRejected(f"catalog-qualified table {table.sql()} is not allowed")
     name, db = table.name.lower(), table.db.lower()
-    if not db and name in ctes:
+    if not db and _cte_in_scope(table, name):
         return
     if (db or database.lower(), name) not in allowed:
         names = ", ".join(sorted(f"{d}.{n}" for d, n in allowed))
@@ -358,7 +379,10 @@ def guard_sql(
         )
         if plain is not None:
             return plain
-    return _guard_tree(sql, tokens, allowed, row_limit, dialect, database)
+    try:
+        return _guard_tree(sql, tokens, allowed, row_limit, dialect, database)
+    except RecursionError:
+        raise SqlRejected("the query is nested too deeply to check") from None
 
 
 def _guard_tree(

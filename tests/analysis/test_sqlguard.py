@@ -304,6 +304,54 @@ def test_disallowed_table_in_cte_body_is_rejected() -> None:
     rejected("WITH s AS (SELECT * FROM information_schema.tables) SELECT * FROM s")
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH secrets AS (SELECT * FROM secrets) SELECT * FROM secrets",
+        "WITH a AS (SELECT * FROM secrets), secrets AS (SELECT * FROM parquet) SELECT * FROM a",
+        "WITH a AS (WITH secrets AS (SELECT * FROM parquet) SELECT * FROM secrets) "
+        "SELECT * FROM secrets",
+        "WITH a AS (SELECT * FROM (WITH secrets AS (SELECT * FROM parquet) "
+        "SELECT * FROM secrets) AS t) SELECT * FROM secrets",
+    ],
+    ids=["reads-its-namesake", "reads-a-later-cte", "inner-cte-outside", "subquery-cte-outside"],
+)
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "tree"])
+def test_a_cte_name_counts_only_where_the_engine_sees_that_cte(sql: str, fast_path: bool) -> None:
+    # The engine checks a CTE's body before adding its name, and an inner WITH's names
+    # end with it: each query here reads the real table ``secrets`` somewhere.
+    with pytest.raises(SqlRejected) as caught:
+        guard_sql(sql, allowed_tables=ALLOWED, row_limit=100, fast_path=fast_path)
+    assert "secrets" in str(caught.value)
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "tree"])
+def test_outer_ctes_are_seen_inside_nested_queries(fast_path: bool) -> None:
+    sql = (
+        "WITH a AS (SELECT * FROM parquet), b AS (SELECT * FROM a) "
+        "SELECT * FROM (WITH c AS (SELECT * FROM b) SELECT * FROM c) AS t"
+    )
+    assert (
+        outer_limit(guard_sql(sql, allowed_tables=ALLOWED, row_limit=9, fast_path=fast_path)) == 9
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM " + "(SELECT * FROM " * 600 + "parquet" + ") AS t" * 600,
+        "SELECT " + "(" * 2000 + "1" + ")" * 2000 + " FROM parquet",
+    ],
+    ids=["subqueries", "parentheses"],
+)
+def test_nesting_too_deep_to_check_is_rejected_not_a_crash(sql: str) -> None:
+    assert "nested too deeply" in rejected(sql)
+
+
+def test_a_limit_beyond_any_integer_is_clamped() -> None:
+    assert outer_limit(guard("SELECT * FROM parquet LIMIT " + "9" * 5000)) == 100
+
+
 def test_disallowed_table_in_union_branch_is_rejected() -> None:
     rejected("SELECT industry FROM parquet UNION ALL SELECT name FROM secrets")
 
