@@ -42,6 +42,8 @@ from types import SimpleNamespace
 
 from sqlglot.tokenizer_core import Token, TokenType
 
+from services.analysis.querygen import sql_literal
+
 __all__ = ["SAFE_FUNCTIONS", "TRINO_RESERVED", "recognise"]
 
 # Plain scalar and aggregate functions that read only their arguments, with the
@@ -348,8 +350,8 @@ class _Reading:
         self.take(K.END)
 
 
-def _quoted(text: str, quote: str) -> str:
-    return quote + text.replace(quote, quote + quote) + quote
+def _quoted_name(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _raw(sql: str, start: int, end: int) -> str:
@@ -380,9 +382,9 @@ def _rebuild(sql: str, tokens: list[Token], limit_at: int | None, row_limit: int
         kind = token.token_type
         after_number = kind is number
         if kind is string:
-            replacement = _quoted(token.text, "'")
+            replacement = sql_literal(token.text)
         elif kind is identifier:
-            replacement = _quoted(token.text, '"')
+            replacement = _quoted_name(token.text)
         elif index == limit_at:
             replacement = str(min(int(token.text), row_limit))
         else:

@@ -11,6 +11,7 @@ allows from any thread, so ``asyncio.to_thread`` callers may run concurrently.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -60,7 +61,7 @@ def _number(value: float | int | Decimal) -> int | float | None:
 
 
 # Engines that return text (Athena) give numbers as strings; these read them back.
-def _date_text(text: str) -> str | None:
+def _read_number(text: str, convert: Callable[[float], object]) -> object:
     text = text.strip()
     if not text:
         return None
@@ -68,18 +69,15 @@ def _date_text(text: str) -> str | None:
         number = float(text)
     except ValueError:
         return text  # already a formatted date, or not a number at all
-    return _epoch_to_day(number) if math.isfinite(number) else None
+    return convert(number)
 
 
-def _number_text(text: str) -> int | float | str | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return _number(number)
+def _day(epoch: float) -> str | None:
+    return _epoch_to_day(epoch) if math.isfinite(epoch) else None
+
+
+_date_text = functools.partial(_read_number, convert=_day)
+_number_text = functools.partial(_read_number, convert=_number)
 
 
 def _plain_text(text: str) -> str | None:
