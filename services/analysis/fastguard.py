@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from types import SimpleNamespace
+from operator import attrgetter
 
 from sqlglot.tokenizer_core import Token, TokenType
 
@@ -73,24 +73,41 @@ TRINO_RESERVED = frozenset(
     }
 )  # fmt: skip
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INTEGER = re.compile(r"[0-9]{1,18}\Z")  # an int64 like the engine's LIMIT
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
-_SPACE = re.compile(r"[ \t\r\n]+")  # the engine's whitespace
-# Printable ASCII and that whitespace, without ``~`` and with ``!`` only in ``!=``.
-_RAW = re.compile(r"(?:[\x22-\x7d \t\r\n]|!=)*")
+# What text copied as it is may hold, besides ``!`` (only in ``!=``) and no ``==``: printable
+# ASCII without ``~``, and the engine's whitespace (space, tab, CR, LF). As bytes to delete,
+# as bytes.translate deletes them about five times faster than a regex scans for the rest.
+_RAW_BYTES = bytes(range(0x21, 0x7E)) + b" \t\r\n"
 
+# Token kinds as module globals: the grammar reads several per token, and a global costs
+# about 3 ns to read where a namespace attribute costs 20 and an Enum member via its class 80.
+_T = TokenType
+VAR, IDENTIFIER, NUMBER, STRING = _T.VAR, _T.IDENTIFIER, _T.NUMBER, _T.STRING
+NULL, TRUE, FALSE = _T.NULL, _T.TRUE, _T.FALSE
+L_PAREN, R_PAREN, COMMA, DOT, SEMICOLON = _T.L_PAREN, _T.R_PAREN, _T.COMMA, _T.DOT, _T.SEMICOLON
+PLUS, DASH, STAR, SLASH, MOD, DPIPE = _T.PLUS, _T.DASH, _T.STAR, _T.SLASH, _T.MOD, _T.DPIPE
+EQ, NEQ, LT, LTE, GT, GTE = _T.EQ, _T.NEQ, _T.LT, _T.LTE, _T.GT, _T.GTE
+AND, OR, NOT, LIKE, BETWEEN, IN, IS = _T.AND, _T.OR, _T.NOT, _T.LIKE, _T.BETWEEN, _T.IN, _T.IS
+WITH, ALIAS, SELECT, DISTINCT, FROM = _T.WITH, _T.ALIAS, _T.SELECT, _T.DISTINCT, _T.FROM
+WHERE, GROUP_BY, HAVING, ORDER_BY, LIMIT = _T.WHERE, _T.GROUP_BY, _T.HAVING, _T.ORDER_BY, _T.LIMIT
+ASC, DESC = _T.ASC, _T.DESC
+CASE, WHEN, THEN, ELSE, END = _T.CASE, _T.WHEN, _T.THEN, _T.ELSE, _T.END
 
-# Reading an Enum member through its class costs about 0.1 µs each time and this
-# module reads one per token, so it reads them from a plain namespace instead.
-K = SimpleNamespace(**TokenType.__members__)
-
-_COMPARISONS = frozenset({K.EQ, K.NEQ, K.LT, K.LTE, K.GT, K.GTE})
-_ARITHMETIC = frozenset({K.PLUS, K.DASH, K.STAR, K.SLASH, K.MOD, K.DPIPE})
-_PREDICATES = frozenset({K.NOT, K.LIKE, K.BETWEEN, K.IN, K.IS})
-_LITERALS = frozenset({K.NUMBER, K.STRING, K.NULL, K.TRUE, K.FALSE})
-_ALIASES = frozenset({K.VAR, K.IDENTIFIER})
+_COMPARISONS = frozenset({EQ, NEQ, LT, LTE, GT, GTE})
+_ARITHMETIC = frozenset({PLUS, DASH, STAR, SLASH, MOD, DPIPE})
+_PREDICATES = frozenset({NOT, LIKE, BETWEEN, IN, IS})
+_LITERALS = frozenset({NUMBER, STRING, NULL, TRUE, FALSE})
+_ALIASES = frozenset({VAR, IDENTIFIER})
 _MAX_QUERY_NESTING = 32
+# Expressions open in one another (parentheses, CASE, call arguments, IN lists) before the
+# tree decides. A bound, not Python's recursion limit: this pass nests fewer calls per
+# level than the engine's grammar has levels, so running out of stack is no limit here.
+_MAX_EXPR_NESTING = 128
+
+# Read in C over the whole token list, rather than one Python step per token.
+_KIND = attrgetter("token_type")
+_COMMENTS = attrgetter("comments")
 
 
 class _NotPlain(Exception):
@@ -103,13 +120,13 @@ class _Reading:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         # Token kinds with two sentinels, so looking one or two ahead needs no bounds check.
-        self.kinds: list[TokenType | None] = [token.token_type for token in tokens]
-        self.kinds += [None, None]
+        self.kinds: list[TokenType | None] = [*map(_KIND, tokens), None, None]
         self.at = 0
         self.tables: list[tuple[str, str]] = []  # (database, name) of real tables read
         self.ctes: frozenset[str] = frozenset()  # the CTE names visible where we are
         self.outer_limit: int | None = None  # index of the outer LIMIT's number token
         self.depth = 0  # queries open around the current token
+        self.nesting = 0  # expressions open around the current token
 
     def take(self, expected: TokenType) -> Token:
         if self.kinds[self.at] is not expected:
@@ -126,15 +143,19 @@ class _Reading:
     def name(self) -> str:
         """A plain name; the engine's reserved words are not names even where sqlglot
         reads them as one (``group``, ``cast``, ``current_path`` …)."""
-        token = self.take(K.VAR)
-        name = token.text.lower()
-        if not _NAME.match(name) or name in TRINO_RESERVED:
+        at = self.at
+        if self.kinds[at] is not VAR:
             raise _NotPlain
+        name = self.tokens[at].text.lower()
+        # An ASCII identifier is [A-Za-z_][A-Za-z0-9_]*, checked without a regex.
+        if not (name.isascii() and name.isidentifier()) or name in TRINO_RESERVED:
+            raise _NotPlain
+        self.at = at + 1
         return name
 
     def word(self, *words: str) -> bool:
         """A VAR spelling one of ``words`` (NULLS, FIRST, LAST are not keywords)."""
-        if self.kinds[self.at] is K.VAR and self.tokens[self.at].text.upper() in words:
+        if self.kinds[self.at] is VAR and self.tokens[self.at].text.upper() in words:
             self.at += 1
             return True
         return False
@@ -146,33 +167,33 @@ class _Reading:
         if self.depth > _MAX_QUERY_NESTING:
             raise _NotPlain  # the tree decides (and refuses what it cannot walk)
         around = self.ctes
-        if self.skip(K.WITH):
+        if self.skip(WITH):
             while True:
                 name = self.name()
-                self.take(K.ALIAS)
-                self.take(K.L_PAREN)
+                self.take(ALIAS)
+                self.take(L_PAREN)
                 # A CTE's body sees only the CTEs before it, as the engine scopes them:
                 # in ``WITH t AS (SELECT * FROM t)`` the body reads the real table t.
                 self.query(outer=False)
-                self.take(K.R_PAREN)
+                self.take(R_PAREN)
                 self.ctes = self.ctes | {name}
-                if not self.skip(K.COMMA):
+                if not self.skip(COMMA):
                     break
-        self.take(K.SELECT)
-        self.skip(K.DISTINCT)
+        self.take(SELECT)
+        self.skip(DISTINCT)
         self.items()
-        self.take(K.FROM)
+        self.take(FROM)
         self.source()
-        if self.skip(K.WHERE):
+        if self.skip(WHERE):
             self.expr()
-        if self.skip(K.GROUP_BY):
+        if self.skip(GROUP_BY):
             self.exprs()
-        if self.skip(K.HAVING):
+        if self.skip(HAVING):
             self.expr()
-        if self.skip(K.ORDER_BY):
+        if self.skip(ORDER_BY):
             self.order()
-        if self.skip(K.LIMIT):
-            number = self.take(K.NUMBER)
+        if self.skip(LIMIT):
+            number = self.take(NUMBER)
             if not _INTEGER.match(number.text):
                 raise _NotPlain
             if outer:
@@ -181,217 +202,254 @@ class _Reading:
         self.depth -= 1
 
     def items(self) -> None:
+        kinds = self.kinds
         while True:
-            if self.skip(K.STAR):
-                pass
-            elif self.kinds[self.at : self.at + 3] == [K.VAR, K.DOT, K.STAR]:
+            kind, following = kinds[self.at], kinds[self.at + 1]
+            if kind is VAR and following is COMMA:
+                # A bare column, the commonest item, read as expr() would read it; and its comma.
+                self.name()
+                self.at += 1
+                continue
+            if kind is STAR:
+                self.at += 1
+            elif kind is VAR and following is DOT and kinds[self.at + 2] is STAR:
                 self.name()
                 self.at += 2
             else:
                 self.expr()
-                if self.skip(K.ALIAS) or self.kinds[self.at] in _ALIASES:
+                if self.skip(ALIAS) or kinds[self.at] in _ALIASES:
                     self.alias()
-            if not self.skip(K.COMMA):
+            if not self.skip(COMMA):
                 return
 
     def alias(self) -> None:
-        if self.kinds[self.at] is K.IDENTIFIER:
+        if self.kinds[self.at] is IDENTIFIER:
             self.at += 1
         else:
             self.name()
 
     def source(self) -> None:
-        if self.skip(K.L_PAREN):
+        if self.skip(L_PAREN):
             self.query(outer=False)
-            self.take(K.R_PAREN)
-            if self.skip(K.ALIAS) or self.kinds[self.at] in _ALIASES:
+            self.take(R_PAREN)
+            if self.skip(ALIAS) or self.kinds[self.at] in _ALIASES:
                 self.alias()
             return
         first = self.name()
-        if self.skip(K.DOT):
+        if self.skip(DOT):
             self.tables.append((first, self.name()))
         elif first not in self.ctes:
             self.tables.append(("", first))
-        if self.skip(K.ALIAS) or self.kinds[self.at] is K.VAR:
+        if self.skip(ALIAS) or self.kinds[self.at] is VAR:
             self.name()
 
     def order(self) -> None:
         while True:
             self.expr()
-            if not self.skip(K.ASC):
-                self.skip(K.DESC)
+            if not self.skip(ASC):
+                self.skip(DESC)
             if self.word("NULLS") and not self.word("FIRST", "LAST"):
                 raise _NotPlain
-            if not self.skip(K.COMMA):
+            if not self.skip(COMMA):
                 return
 
     # ---------------------------------------------------------------- expressions
+    # One call per predicate (expr) and one per operand (operand): the engine's levels
+    # (boolean, predicate, arithmetic, term) are loops and branches inside them, as
+    # this pass runs a few Python calls per token on the event loop.
 
     def exprs(self) -> None:
         self.expr()
-        while self.skip(K.COMMA):
+        while self.skip(COMMA):
             self.expr()
 
     def expr(self) -> None:
-        """Predicates joined by AND / OR, each optionally negated."""
+        """Predicates joined by AND / OR, each optionally negated. A predicate is an
+        operand, then at most one comparison or LIKE, BETWEEN, IN or IS test."""
+        self.nesting += 1
+        if self.nesting > _MAX_EXPR_NESTING:
+            raise _NotPlain
+        kinds = self.kinds
         while True:
-            while self.kinds[self.at] is K.NOT:
+            while kinds[self.at] is NOT:
                 self.at += 1
-            self.predicate()
-            if self.kinds[self.at] is not K.AND and self.kinds[self.at] is not K.OR:
+            self.operand()
+            kind = kinds[self.at]
+            if kind in _COMPARISONS:
+                self.at += 1
+                self.operand()
+                kind = kinds[self.at]
+            elif kind in _PREDICATES:
+                self.test()
+                kind = kinds[self.at]
+            if kind is not AND and kind is not OR:
+                self.nesting -= 1
                 return
             self.at += 1
 
-    def predicate(self) -> None:
-        """An operand, then at most one comparison or LIKE, BETWEEN, IN or IS test."""
-        self.operand()
-        kind = self.kinds[self.at]
-        if kind in _COMPARISONS:
-            self.at += 1
+    def test(self) -> None:
+        """[NOT] LIKE operand, [NOT] BETWEEN operand AND operand, [NOT] IN (exprs) or
+        IS [NOT] NULL, after an operand."""
+        negated = self.skip(NOT)
+        if self.skip(LIKE):
             self.operand()
-            return
-        if kind not in _PREDICATES:
-            return
-        negated = self.skip(K.NOT)
-        if self.skip(K.LIKE):
+        elif self.skip(BETWEEN):
             self.operand()
-        elif self.skip(K.BETWEEN):
+            self.take(AND)
             self.operand()
-            self.take(K.AND)
-            self.operand()
-        elif self.skip(K.IN):
-            self.take(K.L_PAREN)
+        elif self.skip(IN):
+            self.take(L_PAREN)
             self.exprs()
-            self.take(K.R_PAREN)
+            self.take(R_PAREN)
         elif negated:
             raise _NotPlain
         else:
-            self.take(K.IS)
-            self.skip(K.NOT)
-            self.take(K.NULL)
+            self.take(IS)
+            self.skip(NOT)
+            self.take(NULL)
 
     def operand(self) -> None:
-        """Terms joined by arithmetic, which binds tighter than BETWEEN's AND."""
-        self.term()
-        while self.kinds[self.at] in _ARITHMETIC:
-            self.at += 1
-            self.term()
-
-    def term(self) -> None:
+        """Terms joined by arithmetic, which binds tighter than BETWEEN's AND. A term is
+        a column, a literal, a call, ( expr ) or CASE … END after any unary + or -."""
         kinds = self.kinds
-        while kinds[self.at] is K.DASH or kinds[self.at] is K.PLUS:
-            self.at += 1
-        kind = kinds[self.at]
-        if kind is K.VAR:
-            following = kinds[self.at + 1]
-            if following is K.L_PAREN:
-                self.call()
-                return
-            self.name()
-            if following is K.DOT:
+        while True:
+            kind = kinds[self.at]
+            while kind is DASH or kind is PLUS:
+                self.at += 1
+                kind = kinds[self.at]
+            if kind is VAR:
+                following = kinds[self.at + 1]
+                if following is L_PAREN:
+                    self.call()
+                else:
+                    self.name()
+                    if following is DOT:
+                        self.column_tail()
+            elif kind in _LITERALS:
+                if kind is NUMBER and not _DECIMAL.match(self.tokens[self.at].text):
+                    raise _NotPlain
+                self.at += 1
+            elif kind is L_PAREN:
+                self.at += 1
+                self.expr()
+                self.take(R_PAREN)
+            elif kind is CASE:
+                self.case()
+            elif kind is IDENTIFIER:
+                self.at += 1
                 self.column_tail()
-        elif kind in _LITERALS:
-            if kind is K.NUMBER and not _DECIMAL.match(self.tokens[self.at].text):
+            else:
                 raise _NotPlain
+            if kinds[self.at] not in _ARITHMETIC:
+                return
             self.at += 1
-        elif kind is K.L_PAREN:
-            self.at += 1
-            self.expr()
-            self.take(K.R_PAREN)
-        elif kind is K.CASE:
-            self.case()
-        elif kind is K.IDENTIFIER:
-            self.at += 1
-            self.column_tail()
-        else:
-            raise _NotPlain
 
     def column_tail(self) -> None:
         for _ in range(2):  # table.column or db.table.column
-            if not self.skip(K.DOT):
+            if not self.skip(DOT):
                 return
-            if not self.skip(K.IDENTIFIER):
+            if not self.skip(IDENTIFIER):
                 self.name()
 
     def call(self) -> None:
+        """At a VAR followed by ``(`` (operand() has looked): a call of a safe function."""
         # Not name(): TRIM is reserved in the engine's grammar and still a call there.
-        function = self.take(K.VAR).text.lower()
-        self.take(K.L_PAREN)
+        function = self.tokens[self.at].text.lower()
+        self.at += 2
         if function in _AGGREGATES:
-            if not (function == "count" and self.skip(K.STAR)):
-                self.skip(K.DISTINCT)
+            if not (function == "count" and self.skip(STAR)):
+                self.skip(DISTINCT)
                 self.expr()
         elif function in SAFE_FUNCTIONS:
             least, most = SAFE_FUNCTIONS[function]
             count = 1
             self.expr()
-            while self.skip(K.COMMA):
+            while self.skip(COMMA):
                 self.expr()
                 count += 1
             if count < least or (most is not None and count > most):
                 raise _NotPlain
         else:
             raise _NotPlain
-        self.take(K.R_PAREN)
+        self.take(R_PAREN)
 
     def case(self) -> None:
-        self.take(K.CASE)
-        if self.kinds[self.at] is not K.WHEN:
+        """At CASE (operand() has looked): CASE [expr] WHEN expr THEN expr … [ELSE expr] END."""
+        self.at += 1
+        if self.kinds[self.at] is not WHEN:
             self.expr()
-        self.take(K.WHEN)
+        self.take(WHEN)
         while True:
             self.expr()
-            self.take(K.THEN)
+            self.take(THEN)
             self.expr()
-            if not self.skip(K.WHEN):
+            if not self.skip(WHEN):
                 break
-        if self.skip(K.ELSE):
+        if self.skip(ELSE):
             self.expr()
-        self.take(K.END)
+        self.take(END)
 
 
 def _quoted_name(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _raw(sql: str, start: int, end: int) -> str:
-    """``sql[start:end]`` to copy as it is: only text the engine lexes as sqlglot did."""
-    text = sql[start:end]
-    # sqlglot also reads ``!``, ``==`` and ``~~`` as NOT, = and LIKE, and Python's idea
-    # of case and space (a long s for S, a no-break space in ORDER BY) inside keywords;
-    # the engine does not.
-    if "==" in text or not _RAW.fullmatch(text):
+def _check_raw(copied: list[str]) -> None:
+    """Raise unless text copied as it is will be lexed by the engine as sqlglot lexed it.
+
+    sqlglot also reads ``!``, ``==`` and ``~~`` as NOT, = and LIKE, and Python's idea
+    of case and space (a long s for S, a no-break space in ORDER BY) inside keywords;
+    the engine does not. The pieces are checked as one text, joined by a space, which
+    neither makes nor breaks a ``!=`` or ``==``: one scan instead of one per piece.
+    """
+    text = " ".join(copied)
+    if not text.isascii() or text.encode("ascii").translate(None, _RAW_BYTES) or "==" in text:
         raise _NotPlain
-    return text
+    # Every ``!`` starts a ``!=`` when there are as many of each (two cannot overlap).
+    if "!" in text and text.count("!") != text.count("!="):
+        raise _NotPlain
 
 
-def _rebuild(sql: str, tokens: list[Token], limit_at: int | None, row_limit: int) -> str:
-    """The text again from its tokens; only literals, quoted names and the LIMIT change."""
-    parts: list[str] = []
-    string, identifier, number = K.STRING, K.IDENTIFIER, K.NUMBER  # locals: a hot loop
+def _rebuild(
+    sql: str,
+    tokens: list[Token],
+    kinds: list[TokenType | None],
+    limit_at: int | None,
+    row_limit: int,
+) -> str:
+    """The text again from its tokens; only literals, quoted names and the LIMIT change.
+
+    ``kinds`` are the tokens' kinds as _Reading read them (a token's attributes are slow
+    to read), ``limit_at`` the index of the outer LIMIT's number, if any.
+    """
+    parts: list[str] = []  # text copied as it is and replacements, alternately
     copied = end = 0  # sql[:copied] is in parts; sql[:end] has been checked
     after_number = False
-    for index, token in enumerate(tokens):
+    limit = None if limit_at is None else tokens[limit_at]
+    # kinds has two sentinels more, which zip leaves out.
+    for token, kind in zip(tokens, kinds, strict=False):
         start = token.start
         if start != end:
-            if not _SPACE.fullmatch(sql, end, start):
+            # Any Unicode space here: the gap is also copied text, which _check_raw
+            # holds to the engine's whitespace, as the gap must be.
+            if not sql[end:start].isspace():
                 raise _NotPlain  # skipped by the tokenizer, yet not whitespace
         elif after_number and (sql[start].isalnum() or sql[start] == "_"):
             raise _NotPlain  # ``1abc``: one (bad) token to the engine, two to sqlglot
         end = token.end + 1
-        kind = token.token_type
-        after_number = kind is number
-        if kind is string:
+        after_number = kind is NUMBER
+        if kind is STRING:
             replacement = sql_literal(token.text)
-        elif kind is identifier:
+        elif kind is IDENTIFIER:
             replacement = _quoted_name(token.text)
-        elif index == limit_at:
+        elif token is limit:
             replacement = str(min(int(token.text), row_limit))
         else:
             continue
-        parts += (_raw(sql, copied, start), replacement)
+        parts += (sql[copied:start], replacement)
         copied = end
-    parts.append(_raw(sql, copied, end))
+    parts.append(sql[copied:end])
+    _check_raw(parts[::2])
     if limit_at is None:
         parts.append(f"\nLIMIT {row_limit}")
     return "".join(parts)
@@ -410,9 +468,9 @@ def recognise(
     ``tokens`` are the Presto tokenizer's for ``sql``; ``allowed`` holds the
     (database, table) pairs a query may read, ``database`` the one a bare name lives in.
     """
-    if any(token.comments for token in tokens):
+    if any(map(_COMMENTS, tokens)):
         return None
-    if tokens and tokens[-1].token_type is K.SEMICOLON:
+    if tokens and tokens[-1].token_type is SEMICOLON:
         tokens = tokens[:-1]
     if not tokens:
         return None
@@ -423,6 +481,6 @@ def recognise(
             return None
         if any((db or database.lower(), name) not in allowed for db, name in reading.tables):
             return None
-        return _rebuild(sql, tokens, reading.outer_limit, row_limit)
+        return _rebuild(sql, tokens, reading.kinds, reading.outer_limit, row_limit)
     except (_NotPlain, RecursionError):  # deep nesting is the tree's to judge
         return None

@@ -31,6 +31,7 @@ PLAIN = [
     "select lower(industry) as i from parquet where close_date > 0",
     "SELECT DISTINCT industry FROM parquet ORDER BY industry",
     "SELECT * FROM parquet LIMIT 7",
+    "SELECT " + "(" * 127 + "1" + ")" * 127 + " FROM parquet",  # nesting at the bound
     "SELECT * FROM parquet LIMIT 100000",
     "SELECT p.* FROM catapult_db_p.parquet AS p WHERE p.region IN ('EMEA', 'APJ') "
     "AND NOT p.industry LIKE '%bank%'",
@@ -100,6 +101,7 @@ HANDED_OVER = {
     "inner-cte-read-outside": "WITH a AS (WITH secrets AS (SELECT * FROM parquet) "
     "SELECT * FROM secrets) SELECT * FROM secrets",
     "deep-nesting": "SELECT " + "(" * 400 + "1" + ")" * 400 + " FROM parquet",
+    "nesting-past-the-bound": "SELECT " + "(" * 128 + "1" + ")" * 128 + " FROM parquet",
     "deep-subqueries": "SELECT * FROM " + "(SELECT * FROM " * 40 + "parquet" + ") AS t" * 40,
 }
 
