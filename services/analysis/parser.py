@@ -60,17 +60,31 @@ _ARR_TOLERANCE = Decimal("0.01")
 
 # Possessive quantifiers keep long space runs linear (no backtracking into the name).
 _MARKER = re.compile(r"^[ \t>*#]*={2,}[ \t]*+([A-Za-z][A-Za-z0-9 \t_-]*+)={2,}[ \t*#]*$", re.M)
-_BULLET = re.compile(r"^\s*(?:[-*•>]+\s*|\d{1,3}[.)]\s+)*")
-_KEY_VALUE = re.compile(r"^([A-Za-z][A-Za-z0-9 _/()-]{0,48}?)\s*:\s*(.*)$")
+# The bullet match always succeeds and is never revisited, so the possessive "*+" only
+# spares the engine its backtracking bookkeeping.
+_BULLET_PATTERN = r"\s*(?:[-*•>]+\s*|\d{1,3}[.)]\s+)*+"
+_BULLET = re.compile("^" + _BULLET_PATTERN)
+# A label line is a bullet, then "label: value", read in one match. The atomic group
+# cuts the bullet off exactly where _BULLET does (greedy, never revisited), and leaves no
+# leading whitespace; the trailing whitespace _clean would strip is in the value, which
+# is stripped anyway. The label is greedy, as a lazy one costs a try per character: it
+# may keep spaces before the colon, which _normalize_key drops like the "_" they become.
+_LABEL_LINE = re.compile("(?>" + _BULLET_PATTERN + r")([A-Za-z][A-Za-z0-9 _/()-]{0,48})\s*:\s*(.*)")
+# What may not follow a leading value: a range ("$1M - $2M", "6 to 9") or more digits.
+_RANGE_TAIL_PATTERN = r"\s*(?:[-\u2013\u2014~]|to\b|or\b)\s*\$?\s*\d|[,.]\d"
+_RANGE_TAIL = re.compile(f"^(?:{_RANGE_TAIL_PATTERN})", re.I)
+# The amount, then the range check as a lookahead: one match instead of two. The atomic
+# group keeps the amount as matched alone; a range after it fails the whole match
+# instead of sending the engine back for a shorter amount. "(?=[kmbt])" lets most
+# amounts (no suffix) skip the seven suffix words at a single character test.
 _AMOUNT = re.compile(
-    r"^(?:US\$|USD)?\s*\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,15})(\.\d{1,6})?"
-    r"\s*(k|mm|m|b|thousand|million|billion)?(?![A-Za-z0-9])",
+    r"(?>(?:US\$|USD)?\s*\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,15})(\.\d{1,6})?"
+    r"\s*(?:(?=[kmbt])(k|mm|m|b|thousand|million|billion))?(?![A-Za-z0-9]))"
+    f"(?!{_RANGE_TAIL_PATTERN})",
     re.I,
 )
 _MULTIPLIERS = {"k": 10**3, "thousand": 10**3, "m": 10**6, "mm": 10**6, "million": 10**6}
 _MULTIPLIERS |= {"b": 10**9, "billion": 10**9}
-# What may not follow a leading value: a range ("$1M - $2M", "6 to 9") or more digits.
-_RANGE_TAIL = re.compile(r"^\s*(?:[-\u2013\u2014~]|to\b|or\b)\s*\$?\s*\d|^[,.]\d", re.I)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?(?!\d)")
 _DURATION = re.compile(r"^(\d{1,3}(?:\.\d{1,3})?)\s*(months?|mos?\b|years?|yrs?)?", re.I)
 _CONFIDENCE = re.compile(r"^(HIGH|MEDIUM|LOW)\b(?!\s*[-/]\s*(?:HIGH|MEDIUM|LOW))", re.I)
@@ -98,14 +112,39 @@ def _normalize_key(raw: str) -> str:
     return _NOT_KEY_CHARS.sub("_", without_notes.upper()).strip("_")
 
 
+# How every marker line but the first line of the text starts. Its leading literal
+# newline lets the engine skip ahead quickly, where _MARKER's multiline "^" makes
+# finditer try a match at every offset of the text.
+_MARKER_LINE_START = re.compile(r"\n[ \t>*#]*==")
+
+
+def _find_markers(text: str) -> list[re.Match[str]]:
+    """The matches of ``_MARKER.finditer(text)``, trying only lines that may hold one.
+
+    A marker cannot span a newline and covers its whole line, so it starts the text or
+    follows a newline; _MARKER.match at a line start then finds the very same match."""
+    markers: list[re.Match[str]] = []
+    first = _MARKER.match(text)
+    if first is not None:
+        markers.append(first)
+    for line_start in _MARKER_LINE_START.finditer(text):
+        marker = _MARKER.match(text, line_start.start() + 1)
+        if marker is not None:
+            markers.append(marker)
+    return markers
+
+
+_SECTION_NAMES = frozenset(SECTIONS)
+
+
 def _split_sections(text: str) -> dict[str, str]:
     """Body of each known section by canonical name; unknown markers still end a section."""
     sections: dict[str, str] = {}
-    markers = list(_MARKER.finditer(text))
+    markers = _find_markers(text)
     for index, marker in enumerate(markers):
         name = _normalize_key(marker.group(1))
         end = markers[index + 1].start() if index + 1 < len(markers) else len(text)
-        if name in SECTIONS and name not in sections:
+        if name in _SECTION_NAMES and name not in sections:
             sections[name] = text[marker.end() : end].strip()
     return sections
 
@@ -116,6 +155,8 @@ def _clean(line: str) -> str:
         line = line.replace("**", "")
     if "`" in line:
         line = line.replace("`", "")
+    if line[:1].isalpha():
+        return line.strip()  # the usual case: a letter cannot start a bullet
     # _BULLET is anchored and matches the empty string too: cut its match off the front.
     bullet = _BULLET.match(line)
     return (line[bullet.end() :] if bullet else line).strip()
@@ -123,11 +164,17 @@ def _clean(line: str) -> str:
 
 def _key_value(line: str) -> tuple[str, str] | None:
     if ":" not in line:
-        return None  # the common case in prose; _KEY_VALUE needs a colon
-    match = _KEY_VALUE.match(_clean(line))
+        return None  # the common case in prose; a label needs a colon
+    # As in _clean; _LABEL_LINE then does its bullet cut and strip.
+    if "**" in line:
+        line = line.replace("**", "")
+    if "`" in line:
+        line = line.replace("`", "")
+    match = _LABEL_LINE.match(line)
     if match is None:
         return None
-    return _normalize_key(match.group(1)), match.group(2).strip()
+    label, value = match.groups()
+    return _normalize_key(label), value.strip()
 
 
 def _quote(value: str) -> str:
@@ -139,11 +186,10 @@ def _quote(value: str) -> str:
 
 def parse_amount(text: str) -> int | None:
     """Whole dollars of a single leading amount, or None when there is none or a range."""
-    value = text.strip()
-    match = _AMOUNT.match(value)
-    if match is None or _RANGE_TAIL.match(value[match.end() :]):
+    match = _AMOUNT.match(text.strip())
+    if match is None:
         return None
-    digits, fraction, suffix = match.group(1, 2, 3)
+    digits, fraction, suffix = match.groups()
     multiplier = _MULTIPLIERS[suffix.lower()] if suffix else 1
     whole = int(digits.replace(",", "")) if "," in digits else int(digits)
     if fraction is None:
@@ -173,23 +219,28 @@ def _parse_duration(text: str) -> int | None:
     match = _DURATION.match(value)
     if match is None or _RANGE_TAIL.match(value[match.end() :]):
         return None
-    amount = Decimal(match.group(1))
-    if (match.group(2) or "").lower().startswith("y"):
-        amount *= 12
-    months = int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    number, unit = match.group(1, 2)
+    per_unit = 12 if (unit or "").lower().startswith("y") else 1
+    if "." in number:
+        amount = Decimal(number) * per_unit
+        months = int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    else:
+        months = int(number) * per_unit  # exact: nothing to round (the usual "6 months")
     return months if months >= 1 else None
 
 
 def _parse_service(line: str) -> ServiceCost | None:
     """``name|$m/month|$u upfront``; the upfront part may be missing (then 0)."""
-    parts = [part.strip() for part in _clean(line).split("|")]
-    if len(parts) < 2 or not parts[0]:
+    parts = _clean(line).split("|")
+    name = parts[0].strip()
+    if len(parts) < 2 or not name:
         return None
+    # parse_amount strips the amounts itself.
     monthly = parse_amount(parts[1])
-    upfront = parse_amount(parts[2]) if len(parts) > 2 and parts[2] else 0
+    upfront = parse_amount(parts[2]) if len(parts) > 2 and parts[2].strip() else 0
     if monthly is None or upfront is None:
         return None
-    return ServiceCost(name=parts[0], monthly_usd=monthly, upfront_usd=upfront)
+    return ServiceCost(name=name, monthly_usd=monthly, upfront_usd=upfront)
 
 
 # --- summary metrics ----------------------------------------------------------------
@@ -409,7 +460,9 @@ def _parse_projects(body: str) -> list[SimilarProject]:
     drafts: list[_ProjectDraft] = []
     in_services = False
     for line in body.splitlines():
-        if _PROJECT_HEADER.match(line):
+        # Every header says "project" (in ASCII letters, whatever the case); most lines
+        # don't, and the lower() + "in" test is cheaper than the regex.
+        if "project" in line.lower() and _PROJECT_HEADER.match(line):
             drafts.append(_ProjectDraft())
             in_services = False
             continue
@@ -444,12 +497,21 @@ _ARCHITECTURE_LABELS = {
 }
 # Labels written one after another on a single line are split onto their own lines.
 _INLINE_LABEL = re.compile(r"(?<![ \t])[ \t]++(?=(?:" + "|".join(_ARCHITECTURE_LABELS) + r")\s*:)")
+# _INLINE_LABEL only matches a space or tab right before a label (case-sensitive), so
+# without one of these the substitution, which scans every offset, would change nothing.
+_INLINE_LABEL_NEEDLES = tuple(blank + label for label in _ARCHITECTURE_LABELS for blank in " \t")
+
+
+def _split_inline_labels(body: str) -> str:
+    if any(needle in body for needle in _INLINE_LABEL_NEEDLES):
+        return _INLINE_LABEL.sub("\n", body)
+    return body
 
 
 def _parse_architecture(body: str) -> Architecture:
     parts: dict[str, list[str]] = {}
     current = ""
-    for line in _INLINE_LABEL.sub("\n", body).splitlines():
+    for line in _split_inline_labels(body).splitlines():
         pair = _key_value(line)
         label = _ARCHITECTURE_LABELS.get(pair[0]) if pair else None
         if pair is not None and label is not None:
