@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.analysis_pools [--converse-ms 50] [--athena-ms 20]
         [--levels 1,10,100] [--analyses 200] [--sql realistic|short] [--pooling on,off]
-        [--no-freeze] [--profile PREFIX]
+        [--no-freeze] [--switch-interval-ms MS] [--profile PREFIX]
 
 Runs the real aws provider and Workflow in-process against moto in server mode
 (Athena; each Athena call also waits a fixed ``--athena-ms`` in the client wrapper,
@@ -10,7 +10,9 @@ standing in for network distance) and the local Converse endpoint answering afte
 ``--converse-ms``. The Converse endpoint runs in its own process so it does not share
 the measured process's GIL. Pool sizes are the defaults unless overridden by the usual
 environment variables. Like ``serve()``, the run freezes the start-up heap out of the
-cyclic GC (``--no-freeze`` to compare).
+cyclic GC (``--no-freeze`` to compare) and lengthens the GIL switch interval so worker
+threads do not cut into the event loop's bursts (``--switch-interval-ms 5``, Python's
+default, to compare).
 
 For each concurrency level and pooling on/off it prints analyses/s, P50/P99 of the
 workflow time, and the service overhead two ways (ms):
@@ -61,7 +63,7 @@ from services.analysis.provider import CallAccounting
 from services.analysis.querygen import generate_sql
 from services.analysis.workflow import Thresholds, Workflow
 from services.common.domain import Options
-from services.common.server import freeze_startup_heap
+from services.common.server import favour_event_loop, freeze_startup_heap
 from services.common.telemetry import Telemetry
 from tests.analysis.awsfixtures import ANALYSIS_MODEL, OPPORTUNITY, QUERY_MODEL
 from tests.conftest import MotoServer
@@ -218,9 +220,14 @@ async def measure(args: argparse.Namespace, moto: MotoServer, converse_endpoint:
             "AWS_ENDPOINT_URL_ATHENA": moto.endpoint,
         }
     )
+    if args.switch_interval_ms is None:
+        favour_event_loop()  # as every service does once it has started
+    else:
+        sys.setswitchinterval(args.switch_interval_ms / 1000)
     print(
         f"converse {args.converse_ms} ms/call, athena +{args.athena_ms} ms/call "
-        f"(moto), {args.analyses} analyses per row, {args.sql} SQL"
+        f"(moto), {args.analyses} analyses per row, {args.sql} SQL, "
+        f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms"
     )
     p50, p99 = machine_jitter()
     print(f"machine: fixed ~1 ms of Python work takes P50 {p50:.2f} / P99 {p99:.2f} ms here")
@@ -280,6 +287,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-freeze", action="store_true", help="skip gc.freeze() after start (for comparison)"
+    )
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        help="GIL switch interval for the run (default: the services' own setting)",
     )
     parser.add_argument(
         "--profile",

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -27,7 +28,14 @@ from prometheus_client import CollectorRegistry, start_http_server
 from services.common.interceptors import Instrumentation
 from services.common.settings import CommonSettings
 
-__all__ = ["HealthCheck", "ServiceHost", "ServiceSpec", "freeze_startup_heap", "host_for"]
+__all__ = [
+    "HealthCheck",
+    "ServiceHost",
+    "ServiceSpec",
+    "favour_event_loop",
+    "freeze_startup_heap",
+    "host_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +171,7 @@ class ServiceHost:
         """Start, then run until SIGTERM or SIGINT, then drain and stop."""
         await self.start()
         freeze_startup_heap()
+        favour_event_loop()
         loop = asyncio.get_running_loop()
         signalled = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,6 +193,23 @@ def freeze_startup_heap() -> None:
     request and milliseconds into the latency tail."""
     gc.collect()
     gc.freeze()
+
+
+# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
+LOOP_SWITCH_INTERVAL_S = 0.05
+
+
+def favour_event_loop() -> None:
+    """Let the event loop finish a piece of work before a worker thread takes the GIL.
+
+    Each request's own work on the loop is a few short CPU bursts between awaits, while
+    the SDK's worker threads (boto3 is synchronous) want the GIL whenever a response
+    arrives. Under load the loop runs one request's burst after another's without
+    waiting, and at the default 5 ms a thread that has waited that long forces it to
+    hand over in the middle of a burst, often to a queue of threads. That multiplied the
+    overhead's P99 at 100 concurrent analyses (about 14 ms, against 4.5 ms at 50 ms).
+    The threads still run whenever the loop waits for I/O, which releases the GIL."""
+    sys.setswitchinterval(LOOP_SWITCH_INTERVAL_S)
 
 
 async def _quietly(hook: Callable[[], Awaitable[None]]) -> None:
