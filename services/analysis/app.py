@@ -77,7 +77,7 @@ async def build(settings: Settings) -> ServiceHost:
     def register(server: grpc.aio.Server) -> None:
         analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(servicer, server)
 
-    reporter = reporter_for(telemetry, settings.common, "analysis")
+    reporter = reporter_for(telemetry, settings.common, "analysis", sample=metrics.sample_pools)
     spec = ServiceSpec(
         name="analysis",
         service_names=[SERVICE_NAME],

@@ -146,7 +146,12 @@ class AnalysisMetrics:
         if pool not in self._pool_levels:
             self._watch_pool(pool)
         self._pool_levels[pool] = (in_use, size)
-        self._telemetry.set_gauge("pool_utilization", _utilization(in_use, size), pool=pool)
+
+    def sample_pools(self) -> None:
+        """Hand the monitor each pool's utilisation; the reporter's sampler calls this once
+        per interval, so an acquire or a release never waits on the telemetry lock."""
+        for pool, (in_use, size) in list(self._pool_levels.items()):
+            self._telemetry.set_gauge("pool_utilization", _utilization(in_use, size), pool=pool)
 
     def pool_wait(self, pool: str, seconds: float) -> None:
         self._pool_wait(pool).observe(seconds)

@@ -260,6 +260,7 @@ def test_metrics_cap_client_labels_and_record_cost_tokens_and_violations() -> No
     assert value("oppsuite_analysis_bedrock_tokens_total", {"direction": "input"}) == 20
     assert value("oppsuite_analysis_step_violations_total", {"step": "analysis"}) == 1
     assert value("oppsuite_analysis_pool_utilization", {"pool": "bedrock-runtime"}) == 0.25
+    metrics.sample_pools()  # the reporter's sampler, once per interval
     report = telemetry.take_report("analysis", "test")
     assert report is not None
     counters = {(c.name, tuple(sorted(c.labels.items()))): c.value for c in report.counters}
