@@ -75,9 +75,10 @@ TRINO_RESERVED = frozenset(
 
 _INTEGER = re.compile(r"[0-9]{1,18}\Z")  # an int64 like the engine's LIMIT
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
-# What text copied as it is may hold, besides ``!`` (only in ``!=``) and no ``==``: printable
-# ASCII without ``~``, and the engine's whitespace (space, tab, CR, LF). As bytes to delete,
-# as bytes.translate deletes them about five times faster than a regex scans for the rest.
+# What text copied as it is may hold: printable ASCII without ``~``, and the engine's
+# whitespace (space, tab, CR, LF). As bytes to delete, as bytes.translate deletes them about
+# five times faster than a regex scans for the rest. ``!`` (0x21) is among them only because
+# _check_raw separately allows it in ``!=`` alone, and ``==`` nowhere.
 _RAW_BYTES = bytes(range(0x21, 0x7E)) + b" \t\r\n"
 
 # Token kinds as module globals: the grammar reads several per token, and a global costs
@@ -100,8 +101,9 @@ _PREDICATES = frozenset({NOT, LIKE, BETWEEN, IN, IS})
 _LITERALS = frozenset({NUMBER, STRING, NULL, TRUE, FALSE})
 _ALIASES = frozenset({VAR, IDENTIFIER})
 _MAX_QUERY_NESTING = 32
-# Expressions open in one another (parentheses, CASE, call arguments, IN lists) before the
-# tree decides. A bound, not Python's recursion limit: this pass nests fewer calls per
+# Expressions open in one another (parentheses, CASE, call arguments, IN lists) and prefix
+# NOTs and signs (each one a level of the engine's grammar, and of sqlglot's parser) before
+# the tree decides. A bound, not Python's recursion limit: this pass nests fewer calls per
 # level than the engine's grammar has levels, so running out of stack is no limit here.
 _MAX_EXPR_NESTING = 128
 
@@ -146,9 +148,13 @@ class _Reading:
         at = self.at
         if self.kinds[at] is not VAR:
             raise _NotPlain
-        name = self.tokens[at].text.lower()
-        # An ASCII identifier is [A-Za-z_][A-Za-z0-9_]*, checked without a regex.
-        if not (name.isascii() and name.isidentifier()) or name in TRINO_RESERVED:
+        text = self.tokens[at].text
+        # An ASCII identifier is [A-Za-z_][A-Za-z0-9_]*, checked without a regex, and
+        # before lower(), which turns some non-ASCII letters (the Kelvin sign) into ASCII.
+        if not (text.isascii() and text.isidentifier()):
+            raise _NotPlain
+        name = text.lower()
+        if name in TRINO_RESERVED:
             raise _NotPlain
         self.at = at + 1
         return name
@@ -208,7 +214,7 @@ class _Reading:
             if kind is VAR and following is COMMA:
                 # A bare column, the commonest item, read as expr() would read it; and its comma.
                 self.name()
-                self.at += 1
+                self.at += 1  # the comma looked at above
                 continue
             if kind is STAR:
                 self.at += 1
@@ -266,13 +272,13 @@ class _Reading:
     def expr(self) -> None:
         """Predicates joined by AND / OR, each optionally negated. A predicate is an
         operand, then at most one comparison or LIKE, BETWEEN, IN or IS test."""
-        self.nesting += 1
-        if self.nesting > _MAX_EXPR_NESTING:
-            raise _NotPlain
+        self.deeper()
         kinds = self.kinds
         while True:
+            depth = self.nesting
             while kinds[self.at] is NOT:
                 self.at += 1
+                self.deeper()  # NOT NOT … a nests as deeply as parentheses
             self.operand()
             kind = kinds[self.at]
             if kind in _COMPARISONS:
@@ -280,14 +286,21 @@ class _Reading:
                 self.operand()
                 kind = kinds[self.at]
             elif kind in _PREDICATES:
-                self.test()
+                self.predicate_tail()
                 kind = kinds[self.at]
+            self.nesting = depth
             if kind is not AND and kind is not OR:
                 self.nesting -= 1
                 return
             self.at += 1
 
-    def test(self) -> None:
+    def deeper(self) -> None:
+        """One more level of nesting, within the bound the tree can still walk."""
+        self.nesting += 1
+        if self.nesting > _MAX_EXPR_NESTING:
+            raise _NotPlain
+
+    def predicate_tail(self) -> None:
         """[NOT] LIKE operand, [NOT] BETWEEN operand AND operand, [NOT] IN (exprs) or
         IS [NOT] NULL, after an operand."""
         negated = self.skip(NOT)
@@ -313,9 +326,11 @@ class _Reading:
         a column, a literal, a call, ( expr ) or CASE … END after any unary + or -."""
         kinds = self.kinds
         while True:
+            depth = self.nesting
             kind = kinds[self.at]
             while kind is DASH or kind is PLUS:
                 self.at += 1
+                self.deeper()  # so does - - … 1
                 kind = kinds[self.at]
             if kind is VAR:
                 following = kinds[self.at + 1]
@@ -340,6 +355,7 @@ class _Reading:
                 self.column_tail()
             else:
                 raise _NotPlain
+            self.nesting = depth
             if kinds[self.at] not in _ARITHMETIC:
                 return
             self.at += 1

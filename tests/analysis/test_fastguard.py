@@ -32,6 +32,7 @@ PLAIN = [
     "SELECT DISTINCT industry FROM parquet ORDER BY industry",
     "SELECT * FROM parquet LIMIT 7",
     "SELECT " + "(" * 127 + "1" + ")" * 127 + " FROM parquet",  # nesting at the bound
+    "SELECT a FROM parquet WHERE " + "NOT " * 100 + "a AND " + "NOT a AND " * 200 + "a",
     "SELECT * FROM parquet LIMIT 100000",
     "SELECT p.* FROM catapult_db_p.parquet AS p WHERE p.region IN ('EMEA', 'APJ') "
     "AND NOT p.industry LIKE '%bank%'",
@@ -82,6 +83,11 @@ HANDED_OVER = {
     "bare-case": "SELECT CASE FROM parquet",
     "parenthesised-root": "(SELECT * FROM parquet) LIMIT 3",
     "unicode-space": "SELECT\u00a0industry FROM parquet",
+    # Python calls these spaces (str.isspace); the engine does not.
+    "vertical-tab-between-tokens": "SELECT industry\x0bFROM parquet",
+    "separator-between-tokens": "SELECT industry\x1cFROM parquet",
+    "line-separator-between-tokens": "SELECT industry\u2028FROM parquet",
+    "kelvin-sign-as-table": "SELECT a FROM \u212a",
     "unicode-in-keyword": "SELECT a FROM parquet ORDER\u00a0BY a",
     "unicode-letter-in-keyword": "\u017fELECT a FROM parquet",
     "number-run-into-word": "SELECT 1abc FROM parquet",
@@ -102,6 +108,14 @@ HANDED_OVER = {
     "SELECT * FROM secrets) SELECT * FROM secrets",
     "deep-nesting": "SELECT " + "(" * 400 + "1" + ")" * 400 + " FROM parquet",
     "nesting-past-the-bound": "SELECT " + "(" * 128 + "1" + ")" * 128 + " FROM parquet",
+    # Each prefix NOT or sign is a level of sqlglot's parser: long chains are the tree's.
+    "not-chain": "SELECT a FROM parquet WHERE " + "NOT " * 1000 + "a",
+    "sign-chain": "SELECT " + "- " * 1000 + "1 FROM parquet",
+    "mixed-sign-chain": "SELECT " + "-+" * 500 + "1 FROM parquet",
+    "nots-and-parentheses-past-the-bound": "SELECT a FROM parquet WHERE "
+    + "NOT (" * 64
+    + "a"
+    + ")" * 64,
     "deep-subqueries": "SELECT * FROM " + "(SELECT * FROM " * 40 + "parquet" + ") AS t" * 40,
 }
 
