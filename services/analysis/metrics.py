@@ -149,7 +149,8 @@ class AnalysisMetrics:
 
     def sample_pools(self) -> None:
         """Hand the monitor each pool's utilisation; the reporter's sampler calls this once
-        per interval, so an acquire or a release never waits on the telemetry lock."""
+        per interval, so an acquire or a release only stores a tuple (the telemetry write,
+        with its lock and label key, cost more than the rest of a call's bookkeeping)."""
         for pool, (in_use, size) in list(self._pool_levels.items()):
             self._telemetry.set_gauge("pool_utilization", _utilization(in_use, size), pool=pool)
 

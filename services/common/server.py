@@ -207,7 +207,7 @@ def favour_event_loop() -> None:
     arrives. Under load the loop runs one request's burst after another's without
     waiting, and at the default 5 ms a thread that has waited that long forces it to
     hand over in the middle of a burst, often to a queue of threads. That multiplied the
-    overhead's P99 at 100 concurrent analyses (about 14 ms, against 4.5 ms at 50 ms).
+    overhead's P99 at 100 concurrent analyses (5 to 14 ms, against 4.5 to 5.7 ms at 50 ms).
     The threads still run whenever the loop waits for I/O, which releases the GIL."""
     sys.setswitchinterval(LOOP_SWITCH_INTERVAL_S)
 
