@@ -149,12 +149,18 @@ def _split_sections(text: str) -> dict[str, str]:
     return sections
 
 
-def _clean(line: str) -> str:
-    """A line without list bullets, numbering, bold markers or backticks."""
+def _without_markup(line: str) -> str:
+    """``line`` without bold markers and backticks."""
     if "**" in line:
         line = line.replace("**", "")
     if "`" in line:
         line = line.replace("`", "")
+    return line
+
+
+def _clean(line: str) -> str:
+    """A line without list bullets, numbering, bold markers or backticks."""
+    line = _without_markup(line)
     if line[:1].isalpha():
         return line.strip()  # the usual case: a letter cannot start a bullet
     # _BULLET is anchored and matches the empty string too: cut its match off the front.
@@ -165,12 +171,8 @@ def _clean(line: str) -> str:
 def _key_value(line: str) -> tuple[str, str] | None:
     if ":" not in line:
         return None  # the common case in prose; a label needs a colon
-    # As in _clean; _LABEL_LINE then does its bullet cut and strip.
-    if "**" in line:
-        line = line.replace("**", "")
-    if "`" in line:
-        line = line.replace("`", "")
-    match = _LABEL_LINE.match(line)
+    # _LABEL_LINE does _clean's bullet cut and strip itself.
+    match = _LABEL_LINE.match(_without_markup(line))
     if match is None:
         return None
     label, value = match.groups()

@@ -137,15 +137,12 @@ def text_row_compactor(
     if len(set(columns)) != len(columns):
         # A repeated name keeps its last value in a dict: leave that to compact_row.
         return lambda values: compact_row(dict(zip(columns, values, strict=False)))
-    parsers = [_TEXT_PARSERS.get(column) for column in columns]
+    parsers = [_TEXT_PARSERS.get(column, _plain_text) for column in columns]
 
     def compact(values: Sequence[object]) -> dict[str, object]:
         row: dict[str, object] = {}
         for column, parse, value in zip(columns, parsers, values, strict=False):
-            if isinstance(value, str):
-                cleaned = (value.strip() or None) if parse is None else parse(value)
-            else:
-                cleaned = _compact_value(column, value)
+            cleaned = parse(value) if isinstance(value, str) else _compact_value(column, value)
             if cleaned is not None:
                 row[column] = cleaned
         return row
