@@ -49,25 +49,40 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
+# Ports free_port has handed out in this process: several are picked before any is bound.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A port nothing listens on right now, for services started on loopback.
 
     Chosen below the ephemeral range when there is room: the kernel hands ports of
     that range to outgoing connections (Redis, gRPC and HTTP clients open many), and
-    one of them can take a port picked here before the service binds it."""
+    one of them can take a port picked here before the service binds it. Never the same
+    port twice in one process: a suite's ports are all picked before its services bind
+    them, and gRPC servers share a port (SO_REUSEPORT) instead of failing on it."""
     low, _ = _ephemeral_range()
-    if low > 11_000:
-        for _ in range(50):
-            port = random.randint(10_000, low - 1)
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+    for _ in range(50 if low > 11_000 else 0):
+        port = random.randint(10_000, low - 1)
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def scrape_total(port: int, name: str) -> float:
