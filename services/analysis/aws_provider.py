@@ -70,8 +70,8 @@ def parse_sql_answer(text: str) -> str:
 def _opportunity_fields(opportunity: Opportunity) -> dict[str, str]:
     # Empty optional fields are said to be so, not left blank for the model to fill.
     return {
-        f.name: (str(getattr(opportunity, f.name)).strip() or "(not given)")
-        for f in fields(opportunity)
+        name: (str(getattr(opportunity, name)).strip() or "(not given)")
+        for name in _OPPORTUNITY_FIELDS
     }
 
 

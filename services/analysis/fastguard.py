@@ -4,8 +4,8 @@ A model asked for the scoring query writes nearly always the same shape: an opti
 WITH, SELECTs over one table or a CTE, CASE/LIKE arithmetic, WHERE, GROUP BY, ORDER BY
 and LIMIT. Parsing that into sqlglot's tree, walking it and writing it out again costs
 about 2 ms of the event loop per analysis, most of the service's own time. This module
-recognises that shape straight from the tokens (the same tokenizer the parser uses)
-with a small grammar that is a strict subset of Presto SQL:
+recognises that shape straight from the tokens (``fastlex``'s, which are sqlglot's where
+it answers) with a small grammar that is a strict subset of Presto SQL:
 
     query   := [WITH name AS ( query ) {, name AS ( query )}] SELECT [DISTINCT] items
                FROM source [WHERE expr] [GROUP BY exprs] [HAVING expr]
@@ -27,22 +27,21 @@ A bare table name is a CTE only where the engine would see that CTE: a CTE's bod
 sees the CTEs before it, never itself or later ones, and an inner WITH's names end
 with its query. Names are never the engine's reserved words (``TRINO_RESERVED``).
 
-What the engine runs is still what was checked: the output is rebuilt from the tokens
-(string literals and quoted names re-quoted from their values) with the original
-whitespace between them, and the outer LIMIT added or clamped. Text copied as it is
-must be lexed by the engine as sqlglot lexed it: printable ASCII only, no spellings
-only sqlglot knows (``!``, ``==``, ``~~``), no number run into a word (``1abc``).
+What the engine runs is what was checked: the text as written, up to its last token,
+with the outer LIMIT added or clamped. ``fastlex`` answers only for text the engine
+lexes as sqlglot does (no comments, no spellings only sqlglot knows such as ``!`` or
+``==``, no number run into a word, string literals and quoted names as the engine quotes
+them), so nothing needs rebuilding.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from operator import attrgetter
 
-from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokenizer_core import TokenType
 
-from services.analysis.querygen import sql_literal
+from services.analysis import fastlex
 
 __all__ = ["SAFE_FUNCTIONS", "TRINO_RESERVED", "recognise"]
 
@@ -75,11 +74,6 @@ TRINO_RESERVED = frozenset(
 
 _INTEGER = re.compile(r"[0-9]{1,18}\Z")  # an int64 like the engine's LIMIT
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
-# What text copied as it is may hold: printable ASCII without ``~``, and the engine's
-# whitespace (space, tab, CR, LF). As bytes to delete, as bytes.translate deletes them about
-# five times faster than a regex scans for the rest. ``!`` (0x21) is among them only because
-# _check_raw separately allows it in ``!=`` alone, and ``==`` nowhere.
-_RAW_BYTES = bytes(range(0x21, 0x7E)) + b" \t\r\n"
 
 # Token kinds as module globals: the grammar reads several per token, and a global costs
 # about 3 ns to read where a namespace attribute costs 20 and an Enum member via its class 80.
@@ -107,10 +101,6 @@ _MAX_QUERY_NESTING = 32
 # level than the engine's grammar has levels, so running out of stack is no limit here.
 _MAX_EXPR_NESTING = 128
 
-# Read in C over the whole token list, rather than one Python step per token.
-_KIND = attrgetter("token_type")
-_COMMENTS = attrgetter("comments")
-
 
 class _NotPlain(Exception):
     """The query is outside the recognised shape: the full guard decides."""
@@ -119,22 +109,23 @@ class _NotPlain(Exception):
 class _Reading:
     """A recursive-descent pass over the tokens; ``_NotPlain`` as soon as one is off."""
 
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
+    def __init__(self, kinds: list[TokenType], texts: list[str]) -> None:
+        self.texts = texts
         # Token kinds with two sentinels, so looking one or two ahead needs no bounds check.
-        self.kinds: list[TokenType | None] = [*map(_KIND, tokens), None, None]
+        self.kinds: list[TokenType | None] = [*kinds, None, None]
         self.at = 0
         self.tables: list[tuple[str, str]] = []  # (database, name) of real tables read
         self.ctes: frozenset[str] = frozenset()  # the CTE names visible where we are
-        self.outer_limit: int | None = None  # index of the outer LIMIT's number token
+        self.outer_limit: int | None = None  # the outer LIMIT, when the query has one
         self.depth = 0  # queries open around the current token
         self.nesting = 0  # expressions open around the current token
 
-    def take(self, expected: TokenType) -> Token:
+    def take(self, expected: TokenType) -> str:
+        """The text of the token here, which must be of kind ``expected``."""
         if self.kinds[self.at] is not expected:
             raise _NotPlain
         self.at += 1
-        return self.tokens[self.at - 1]
+        return self.texts[self.at - 1]
 
     def skip(self, expected: TokenType) -> bool:
         if self.kinds[self.at] is expected:
@@ -148,7 +139,7 @@ class _Reading:
         at = self.at
         if self.kinds[at] is not VAR:
             raise _NotPlain
-        text = self.tokens[at].text
+        text = self.texts[at]
         # An ASCII identifier is [A-Za-z_][A-Za-z0-9_]*, checked without a regex, and
         # before lower(), which turns some non-ASCII letters (the Kelvin sign) into ASCII.
         if not (text.isascii() and text.isidentifier()):
@@ -161,7 +152,7 @@ class _Reading:
 
     def word(self, *words: str) -> bool:
         """A VAR spelling one of ``words`` (NULLS, FIRST, LAST are not keywords)."""
-        if self.kinds[self.at] is VAR and self.tokens[self.at].text.upper() in words:
+        if self.kinds[self.at] is VAR and self.texts[self.at].upper() in words:
             self.at += 1
             return True
         return False
@@ -200,10 +191,10 @@ class _Reading:
             self.order()
         if self.skip(LIMIT):
             number = self.take(NUMBER)
-            if not _INTEGER.match(number.text):
+            if not _INTEGER.match(number):
                 raise _NotPlain
             if outer:
-                self.outer_limit = self.at - 1
+                self.outer_limit = int(number)
         self.ctes = around  # this query's CTEs are not visible outside it
         self.depth -= 1
 
@@ -341,7 +332,7 @@ class _Reading:
                     if following is DOT:
                         self.column_tail()
             elif kind in _LITERALS:
-                if kind is NUMBER and not _DECIMAL.match(self.tokens[self.at].text):
+                if kind is NUMBER and not _DECIMAL.match(self.texts[self.at]):
                     raise _NotPlain
                 self.at += 1
             elif kind is L_PAREN:
@@ -370,7 +361,7 @@ class _Reading:
     def call(self) -> None:
         """At a VAR followed by ``(`` (operand() has looked): a call of a safe function."""
         # Not name(): TRIM is reserved in the engine's grammar and still a call there.
-        function = self.tokens[self.at].text.lower()
+        function = self.texts[self.at].lower()
         self.at += 2
         if function in _AGGREGATES:
             if not (function == "count" and self.skip(STAR)):
@@ -406,74 +397,24 @@ class _Reading:
         self.take(END)
 
 
-def _quoted_name(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
+_WHITESPACE = " \t\r\n"  # the only whitespace fastlex lets through
 
 
-def _check_raw(copied: list[str]) -> None:
-    """Raise unless text copied as it is will be lexed by the engine as sqlglot lexed it.
+def _settle_limit(sql: str, outer_limit: int | None, row_limit: int) -> str:
+    """``sql`` as written, up to its last token, with the outer LIMIT added or clamped.
 
-    sqlglot also reads ``!``, ``==`` and ``~~`` as NOT, = and LIKE, and Python's idea
-    of case and space (a long s for S, a no-break space in ORDER BY) inside keywords;
-    the engine does not. The pieces are checked as one text, joined by a space, which
-    neither makes nor breaks a ``!=`` or ``==``: one scan instead of one per piece.
-    """
-    text = " ".join(copied)
-    if not text.isascii() or text.encode("ascii").translate(None, _RAW_BYTES) or "==" in text:
-        raise _NotPlain
-    # Every ``!`` starts a ``!=`` when there are as many of each (two cannot overlap).
-    if "!" in text and text.count("!") != text.count("!="):
-        raise _NotPlain
-
-
-def _rebuild(
-    sql: str,
-    tokens: list[Token],
-    kinds: list[TokenType | None],
-    limit_at: int | None,
-    row_limit: int,
-) -> str:
-    """The text again from its tokens; only literals, quoted names and the LIMIT change.
-
-    ``kinds`` are the tokens' kinds as _Reading read them (a token's attributes are slow
-    to read), ``limit_at`` the index of the outer LIMIT's number, if any.
-    """
-    parts: list[str] = []  # text copied as it is and replacements, alternately
-    copied = end = 0  # sql[:copied] is in parts; sql[:end] has been checked
-    after_number = False
-    limit = None if limit_at is None else tokens[limit_at]
-    # kinds has two sentinels more, which zip leaves out.
-    for token, kind in zip(tokens, kinds, strict=False):
-        start = token.start
-        if start != end:
-            # Any Unicode space here: the gap is also copied text, which _check_raw
-            # holds to the engine's whitespace, as the gap must be.
-            if not sql[end:start].isspace():
-                raise _NotPlain  # skipped by the tokenizer, yet not whitespace
-        elif after_number and (sql[start].isalnum() or sql[start] == "_"):
-            raise _NotPlain  # ``1abc``: one (bad) token to the engine, two to sqlglot
-        end = token.end + 1
-        after_number = kind is NUMBER
-        if kind is STRING:
-            replacement = sql_literal(token.text)
-        elif kind is IDENTIFIER:
-            replacement = _quoted_name(token.text)
-        elif token is limit:
-            replacement = str(min(int(token.text), row_limit))
-        else:
-            continue
-        parts += (sql[copied:start], replacement)
-        copied = end
-    parts.append(sql[copied:end])
-    _check_raw(parts[::2])
-    if limit_at is None:
-        parts.append(f"\nLIMIT {row_limit}")
-    return "".join(parts)
+    The outer LIMIT's number, when there is one, is the query's last token: the reading
+    ended there (bar a semicolon)."""
+    body = sql.rstrip(_WHITESPACE)
+    if body.endswith(";"):
+        body = body[:-1].rstrip(_WHITESPACE)
+    if outer_limit is None:
+        return f"{body}\nLIMIT {row_limit}"
+    return body.rstrip("0123456789") + str(min(outer_limit, row_limit))
 
 
 def recognise(
     sql: str,
-    tokens: list[Token],
     *,
     allowed: Collection[tuple[str, str]],
     database: str,
@@ -481,22 +422,24 @@ def recognise(
 ) -> str | None:
     """The query ready to run when it has the plain shape and passes every rule, else None.
 
-    ``tokens`` are the Presto tokenizer's for ``sql``; ``allowed`` holds the
-    (database, table) pairs a query may read, ``database`` the one a bare name lives in.
+    ``allowed`` holds the (database, table) pairs a query may read, ``database`` the one
+    a bare name lives in.
     """
-    if any(map(_COMMENTS, tokens)):
+    lexed = fastlex.lex(sql)
+    if lexed is None:
         return None
-    if tokens and tokens[-1].token_type is SEMICOLON:
-        tokens = tokens[:-1]
-    if not tokens:
+    kinds, texts = lexed
+    if kinds and kinds[-1] is SEMICOLON:
+        del kinds[-1], texts[-1]
+    if not kinds:
         return None
-    reading = _Reading(tokens)
+    reading = _Reading(kinds, texts)
     try:
         reading.query(outer=True)
-        if reading.at != len(tokens):
+        if reading.at != len(kinds):
             return None
         if any((db or database.lower(), name) not in allowed for db, name in reading.tables):
             return None
-        return _rebuild(sql, tokens, reading.kinds, reading.outer_limit, row_limit)
     except (_NotPlain, RecursionError):  # deep nesting is the tree's to judge
         return None
+    return _settle_limit(sql, reading.outer_limit, row_limit)

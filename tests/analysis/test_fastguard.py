@@ -125,9 +125,7 @@ def tokens(sql: str) -> list[Token]:
 
 
 def fast(sql: str, row_limit: int = 100) -> str | None:
-    return fastguard.recognise(
-        sql, tokens(sql), allowed=ALLOWED, database="catapult_db_p", row_limit=row_limit
-    )
+    return fastguard.recognise(sql, allowed=ALLOWED, database="catapult_db_p", row_limit=row_limit)
 
 
 def tree(sql: str, row_limit: int = 100) -> str:
