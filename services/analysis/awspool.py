@@ -250,9 +250,10 @@ class AwsClientPool:
             waited = await self.limiter.acquire()
             self._observer.pool_wait(self.service, waited)
             self._report_level()
-            waiting_for = CURRENT_ACCOUNTING.get()
-            if waiting_for is not None:
-                waiting_for.add(pool_wait_ms=waited * 1000)
+            if waited:
+                waiting_for = CURRENT_ACCOUNTING.get()
+                if waiting_for is not None:
+                    waiting_for.add(pool_wait_ms=waited * 1000)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         started = self._clock()

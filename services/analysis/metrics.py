@@ -125,6 +125,8 @@ class AnalysisMetrics:
         # (in use, size) of each pool as last reported; the pool gauges read it when
         # scraped, so an acquire or a release only stores a tuple.
         self._pool_levels: dict[str, tuple[int, int]] = {}
+        # Acquires that did not wait, per pool, since the sampler last handed them over.
+        self._unwaited: dict[str, int] = {}
 
     def record_step(self, timing: StepTiming) -> None:
         self._steps(timing.step).observe(timing.duration_ms / 1000)
@@ -148,15 +150,23 @@ class AnalysisMetrics:
         self._pool_levels[pool] = (in_use, size)
 
     def sample_pools(self) -> None:
-        """Hand the monitor each pool's utilisation; the reporter's sampler calls this once
-        per interval, so an acquire or a release only stores a tuple (the telemetry write,
-        with its lock and label key, cost more than the rest of a call's bookkeeping)."""
+        """Hand the monitor each pool's utilisation and the acquires that did not wait;
+        the reporter's sampler calls this once per interval, so an acquire or a release
+        only stores a tuple or adds one (a telemetry write, with its lock and label key,
+        cost more than the rest of a call's bookkeeping)."""
         for pool, (in_use, size) in list(self._pool_levels.items()):
             self._telemetry.set_gauge("pool_utilization", _utilization(in_use, size), pool=pool)
+        unwaited, self._unwaited = self._unwaited, {}
+        for pool, times in unwaited.items():
+            self._telemetry.observe_times("pool_wait_ms", 0.0, times, pool=pool)
 
     def pool_wait(self, pool: str, seconds: float) -> None:
+        """One acquire of ``pool`` after ``seconds`` of waiting (on the event loop only)."""
         self._pool_wait(pool).observe(seconds)
-        self._telemetry.observe("pool_wait_ms", seconds * 1000, pool=pool)
+        if seconds > 0:
+            self._telemetry.observe("pool_wait_ms", seconds * 1000, pool=pool)
+        else:  # most acquires: counted here, handed to the monitor by sample_pools
+            self._unwaited[pool] = self._unwaited.get(pool, 0) + 1
 
     def pool_resized(self, pool: str, direction: str, size: int) -> None:
         self.pool_resizes.labels(pool, direction).inc()

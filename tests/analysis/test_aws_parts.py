@@ -270,6 +270,31 @@ def test_metrics_cap_client_labels_and_record_cost_tokens_and_violations() -> No
     assert gauges[("pool_utilization", "bedrock-runtime")] == 0.25
 
 
+def test_pool_waits_reach_prometheus_at_once_and_the_monitor_through_the_sampler() -> None:
+    registry = CollectorRegistry()
+    telemetry = Telemetry()
+    metrics = AnalysisMetrics(registry, telemetry)
+    for _ in range(3):
+        metrics.pool_wait("athena", 0.0)
+    metrics.pool_wait("athena", 0.25)
+    value = registry.get_sample_value
+    assert value("oppsuite_analysis_pool_wait_seconds_count", {"pool": "athena"}) == 4
+    assert value("oppsuite_analysis_pool_wait_seconds_sum", {"pool": "athena"}) == 0.25
+
+    def waits() -> list[tuple[int, int, float]]:
+        report = telemetry.take_report("analysis", "test")
+        histograms = [] if report is None else report.histograms
+        return [(h.count, h.zero_count, h.max) for h in histograms if h.name == "pool_wait_ms"]
+
+    # A wait goes to the monitor's histogram at once; acquires that did not wait are
+    # counted and handed over by the sampler, as many as there were, and only once.
+    assert waits() == [(1, 0, 250.0)]
+    metrics.sample_pools()
+    assert waits() == [(3, 3, 0.0)]
+    metrics.sample_pools()
+    assert waits() == []
+
+
 def test_pool_gauges_show_the_last_level_and_resize_when_scraped() -> None:
     registry = CollectorRegistry()
     metrics = AnalysisMetrics(registry, Telemetry())

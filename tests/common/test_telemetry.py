@@ -98,6 +98,17 @@ def test_concurrent_threads_lose_no_increments():
     assert report.histograms[0].count == 16_000
 
 
+def test_a_latency_counted_in_batch_is_recorded_as_many_times() -> None:
+    telemetry = Telemetry()
+    telemetry.observe_times("pool_wait_ms", 0.0, 40, pool="athena")
+    telemetry.observe_times("pool_wait_ms", 0.0, 2, pool="athena")
+    telemetry.observe_times("pool_wait_ms", 0.0, -1, pool="athena")  # a bug: dropped, counted
+    report = telemetry.take_report("s", "i")
+    assert report is not None
+    assert [(h.count, h.zero_count) for h in report.histograms] == [(42, 42)]
+    assert telemetry.dropped_values == 1
+
+
 # --- MonitorReporter against a real gRPC server -------------------------------------
 
 
