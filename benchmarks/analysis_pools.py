@@ -18,9 +18,9 @@ moto and the Converse endpoint stand in for AWS, which runs on other machines; h
 share the measured process's 2 cores. At equal priority the kernel preempts the event
 loop in the middle of an analysis' work to run them, and the overhead then holds their
 CPU time too (every long stretch of it came with an involuntary context switch of the
-loop's thread). So they run at nice 10 (``--stand-ins-nice``; 0 runs them at the
-measured process's priority, to compare): they still get every CPU cycle the service
-does not use, and answer at their fixed latencies whenever a core is free.
+loop's thread). So they run 10 nice steps below the measured process (``--stand-ins-nice``;
+0 runs them at its priority, to compare): they still get every CPU cycle the service does
+not use, and answer at their fixed latencies whenever a core is free.
 
 For each concurrency level and pooling on/off it prints analyses/s, P50/P99 of the
 workflow time, and the service overhead two ways (ms):
@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import gc
 import json
@@ -134,14 +133,19 @@ def machine_jitter(work_ms: float = 1.0, samples: int = 400) -> tuple[float, flo
 
 def lower_priority(pid: int, nice: int) -> bool:
     """Set every thread of process ``pid`` to ``nice``; threads they start inherit it.
-    False where that cannot be done (no /proc, or a raise without the privilege)."""
+    False where any could not be set (no /proc, or a raise without the privilege)."""
+    done = True
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+            except ProcessLookupError:
+                continue  # a thread that has just ended
+            except OSError:
+                done = False
     except OSError:
         return False
-    return True
+    return done
 
 
 def seed_rows(endpoint: str, count: int) -> None:
@@ -249,7 +253,7 @@ async def measure(args: argparse.Namespace, moto: MotoServer, converse_endpoint:
         f"converse {args.converse_ms} ms/call, athena +{args.athena_ms} ms/call "
         f"(moto), {args.analyses} analyses per row, {args.sql} SQL, "
         f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms, "
-        f"stand-ins at nice {args.stand_ins_nice}"
+        f"stand-ins at nice +{args.stand_ins_nice}"
     )
     p50, p99 = machine_jitter()
     print(f"machine: fixed ~1 ms of Python work takes P50 {p50:.2f} / P99 {p99:.2f} ms here")
@@ -319,7 +323,7 @@ def main() -> None:
         "--stand-ins-nice",
         type=int,
         default=10,
-        help="nice value of moto and the Converse endpoint (0: the measured process's own)",
+        help="moto's and the Converse endpoint's nice, added to this process's (0: equal)",
     )
     parser.add_argument(
         "--profile",
@@ -346,10 +350,11 @@ def main() -> None:
                     raise RuntimeError("the Converse endpoint did not start")
                 time.sleep(0.05)
             assert moto.proc is not None
-            for pid in (moto.proc.pid, converse.pid):
-                if not lower_priority(pid, args.stand_ins_nice):
-                    print(f"could not set the stand-ins to nice {args.stand_ins_nice}")
-                    args.stand_ins_nice = os.getpriority(os.PRIO_PROCESS, pid)
+            # Relative to this process's own priority, which the stand-ins started with.
+            nice = os.getpriority(os.PRIO_PROCESS, 0) + args.stand_ins_nice
+            for name, pid in (("moto", moto.proc.pid), ("the Converse endpoint", converse.pid)):
+                if not lower_priority(pid, nice):
+                    print(f"could not set {name} to nice {nice}: it runs at its own")
             endpoint = f"http://127.0.0.1:{port_file.read_text()}"
             asyncio.run(measure(args, moto, endpoint))
         finally:

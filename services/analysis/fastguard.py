@@ -31,7 +31,9 @@ What the engine runs is what was checked: the text as written, up to its last to
 with the outer LIMIT added or clamped. ``fastlex`` answers only for text the engine
 lexes as sqlglot does (no comments, no spellings only sqlglot knows such as ``!`` or
 ``==``, no number run into a word, string literals and quoted names as the engine quotes
-them), so nothing needs rebuilding.
+them), so nothing needs rebuilding. That rests on fastlex's own tests (its tokens are
+sqlglot's, and what sqlglot and the engine read apart is declined); the tests here hold
+the grammar to the tree.
 """
 
 from __future__ import annotations
@@ -140,8 +142,8 @@ class _Reading:
         if self.kinds[at] is not VAR:
             raise _NotPlain
         text = self.texts[at]
-        # An ASCII identifier is [A-Za-z_][A-Za-z0-9_]*, checked without a regex, and
-        # before lower(), which turns some non-ASCII letters (the Kelvin sign) into ASCII.
+        # fastlex's words are ASCII identifiers; checked again (cheaply, without a regex)
+        # because lower() turns some non-ASCII letters (the Kelvin sign) into ASCII.
         if not (text.isascii() and text.isidentifier()):
             raise _NotPlain
         name = text.lower()

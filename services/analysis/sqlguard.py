@@ -21,7 +21,7 @@ written once the engine is known to read it as it was checked; any other query t
 the tree.
 
 Cost (it runs on the event loop once per analysis): on the fast path a ~2 KB scoring
-query takes about 0.15 ms. Otherwise the SQL is tokenized once by sqlglot (the comment
+query takes about 0.13 ms. Otherwise the SQL is tokenized once by sqlglot (the comment
 check and the parser share the tokens), and through the tree
 it is walked once for every node rule, and the regeneration skips the Presto
 dialect's SELECT rewrites when the tree holds nothing they rewrite (see

@@ -77,6 +77,7 @@ class Reporting:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self.sample_now()  # what was counted since the last sample goes in the last report
         if self._reporter is not None:
             await self._reporter.stop()
 
