@@ -399,17 +399,14 @@ class _Reading:
         self.take(END)
 
 
-_WHITESPACE = " \t\r\n"  # the only whitespace fastlex lets through
-
-
 def _settle_limit(sql: str, outer_limit: int | None, row_limit: int) -> str:
     """``sql`` as written, up to its last token, with the outer LIMIT added or clamped.
 
     The outer LIMIT's number, when there is one, is the query's last token: the reading
     ended there (bar a semicolon)."""
-    body = sql.rstrip(_WHITESPACE)
+    body = sql.rstrip(fastlex.WHITESPACE)
     if body.endswith(";"):
-        body = body[:-1].rstrip(_WHITESPACE)
+        body = body[:-1].rstrip(fastlex.WHITESPACE)
     if outer_limit is None:
         return f"{body}\nLIMIT {row_limit}"
     return body.rstrip("0123456789") + str(min(outer_limit, row_limit))

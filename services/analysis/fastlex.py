@@ -32,7 +32,9 @@ import re
 import sqlglot
 from sqlglot.tokenizer_core import TokenType
 
-__all__ = ["lex"]
+__all__ = ["WHITESPACE", "lex"]
+
+WHITESPACE = " \t\r\n"  # the engine's, and the only whitespace between tokens lexed here
 
 _TOKENIZER = sqlglot.Dialect.get_or_raise("presto").tokenizer_class
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -79,14 +81,15 @@ def _operator(text: str) -> str:
 
 # One token after any whitespace, by group: word, operator, string, number, quoted name,
 # or any other character (declined). Possessive loops: nothing to backtrack into.
+_SPACE = "[" + re.escape(WHITESPACE) + "]"
 _TOKEN = re.compile(
-    r"[ \t\r\n]*+(?:"
+    _SPACE + r"*+(?:"
     r"([A-Za-z_][A-Za-z0-9_]*+)(?![$'\"&])"
     r"|(" + "|".join(map(_operator, sorted(_OPERATORS, key=len, reverse=True))) + ")"
     r"|('[^']*+(?:''[^']*+)*+')"
     r"|([0-9]++(?:\.[0-9]*+)?+)(?![A-Za-z0-9_.$'\"])"
     r"|(\"[^\"]*+(?:\"\"[^\"]*+)*+\")"
-    r"|([^ \t\r\n]))"
+    r"|([^" + re.escape(WHITESPACE) + "]))"
 )
 
 VAR, NUMBER, STRING, IDENTIFIER = (
@@ -108,11 +111,12 @@ def lex(sql: str) -> tuple[list[TokenType], list[str]] | None:
             upper = word.upper()
             if upper in _DECLINED_WORDS:
                 return None
-            if upper == "BY" and kinds and kinds[-1] is VAR and texts[-1].upper() in _PAIRS:
+            if upper == "BY" and kinds and kinds[-1] is VAR:
                 before = texts[-1].upper()
-                kinds[-1] = _PAIRS[before]
-                texts[-1] = before + " BY"
-                continue
+                if before in _PAIRS:
+                    kinds[-1] = _PAIRS[before]
+                    texts[-1] = before + " BY"
+                    continue
             kinds.append(keyword(upper, VAR))
             texts.append(word)
         elif operator:
